@@ -1,0 +1,51 @@
+"""stardomain: do deep-network solutions form a star domain? (Sonthalia et al., ICLR 2025)
+
+Path grammar (every output is a file; <exp> is a key of config["experiments"]):
+  results/<exp>/regular/<seed>.pt                   regular model trained from <seed>
+  results/<exp>/star/<star>.pt                      star model (Starlight) named <star> in config
+  results/<exp>/perm/<a>~<b>.pt                     permutation moving model <b> onto model <a>
+  results/<exp>/curves/<alignment>/<a>~<b>.csv      interpolation curve a -> b (t, split, loss, accuracy)
+  results/<exp>/curves/<alignment>/<a>~<b>.barrier.csv   its barrier row
+  results/<exp>/barriers.csv, results/<exp>/curves.csv   all pairs of the experiment
+  figures/table1.csv, figures/table1.md, figures/fig2.pdf, figures/fig2.png   over config["all"]
+  logs/...                                          one log per job, mirroring the output path
+Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
+"""
+
+import os
+import sys
+
+from snakemake.utils import min_version, validate
+
+# Every job (local, SLURM or conda) imports the library from this checkout, not a stale install.
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [SRC, os.environ.get("PYTHONPATH")])
+)
+
+from stardomain.config import check_config
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+check_config(config)
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/align.smk"
+include: "workflow/rules/interpolate.smk"
+include: "workflow/rules/summarize.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.table1.output,
+        rules.fig2.output,
+        expand("results/{exp}/barriers.csv", exp=config["all"]),

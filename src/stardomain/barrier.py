@@ -1,0 +1,84 @@
+"""Interpolation curves and barriers (PAPER.md, "Definitions").
+
+Loss barrier of (A, B): max over the grid of L(theta(t)) - ((1-t) L(A) + t L(B)), floored at 0.
+Accuracy barrier: the largest drop of accuracy below the straight line between the endpoint
+accuracies, in percentage points (positive = drop), floored at 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from stardomain.data import Batches, Data
+from stardomain.evaluate import evaluate_at, interpolate_state, param_keys
+
+State = dict[str, torch.Tensor]
+SPLITS = ("train", "test")
+
+
+def loss_barrier(ts: Sequence[float], losses: Sequence[float]) -> float:
+    """max_t [L(t) - ((1-t) L(0) + t L(1))], floored at 0; `ts` must start at 0 and end at 1."""
+    ts, losses = np.asarray(ts, float), np.asarray(losses, float)
+    line = (1 - ts) * losses[0] + ts * losses[-1]
+    return float(max(0.0, np.max(losses - line)))
+
+
+def accuracy_barrier_pp(ts: Sequence[float], accuracies: Sequence[float]) -> float:
+    """Largest drop of accuracy (fractions in, percentage points out) below the endpoint line."""
+    ts, acc = np.asarray(ts, float), np.asarray(accuracies, float)
+    line = (1 - ts) * acc[0] + ts * acc[-1]
+    return float(max(0.0, np.max(line - acc)) * 100)
+
+
+def curve(
+    model: nn.Module,
+    state_a: State,
+    state_b: State,
+    grid: Sequence[float],
+    data: Data,
+    eval_batch_size: int,
+    bn_batch_size: int,
+    bn_max_batches: int | None,
+    seed: int = 0,
+    progress: Callable | None = None,
+) -> list[dict]:
+    """Loss and accuracy of theta(t) on the train split (no augmentation) and the test split.
+
+    BN statistics are re-estimated at interior t (not at the endpoints, which keep their own) on
+    `bn_max_batches` shuffled training batches (None: a full pass), in a fixed order from `seed`.
+    Returns long-format rows: t, split, loss, accuracy.
+    """
+    keys = param_keys(model)
+    splits = {
+        "train": Batches(data.train, eval_batch_size, shuffle=False),
+        "test": Batches(data.test, eval_batch_size, shuffle=False),
+    }
+    rows = []
+    for t in progress(grid, desc="t") if progress else grid:
+        t = float(t)
+        interior = 0.0 < t < 1.0
+        bn = Batches(data.train, bn_batch_size, shuffle=True, seed=seed) if interior else None
+        state = interpolate_state(state_a, state_b, t, keys)
+        metrics = evaluate_at(model, state, splits, bn, bn_max_batches)
+        for split, (loss, acc) in metrics.items():
+            rows.append(dict(t=t, split=split, loss=loss, accuracy=acc))
+    return rows
+
+
+def barriers(rows: list[dict]) -> dict[str, float]:
+    """Barrier and endpoint metrics of one curve (rows as returned by `curve`)."""
+    out: dict[str, float] = {}
+    for split in SPLITS:
+        part = sorted((r for r in rows if r["split"] == split), key=lambda r: r["t"])
+        ts = [r["t"] for r in part]
+        loss = [r["loss"] for r in part]
+        acc = [r["accuracy"] for r in part]
+        out[f"barrier_loss_{split}"] = loss_barrier(ts, loss)
+        out[f"barrier_accuracy_drop_pp_{split}"] = accuracy_barrier_pp(ts, acc)
+        out[f"loss_{split}_a"], out[f"loss_{split}_b"] = loss[0], loss[-1]
+        out[f"accuracy_{split}_a"], out[f"accuracy_{split}_b"] = acc[0], acc[-1]
+    return out

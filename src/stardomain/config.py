@@ -1,0 +1,134 @@
+"""Experiment design from a validated config: model ids, anchors, held-out models, stars, pairs.
+
+The JSON schema (`workflow/schemas/config.schema.yaml`) checks types, ranges and unknown keys and
+fills defaults; `check_config` adds the checks a schema cannot express (counts that must agree, the
+grid's endpoints, the experiments named by `all`). Errors name the key path and the allowed values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stardomain.data import DATASETS
+from stardomain.models import REGISTRY
+
+MATCHERS = ("weight_matching",)
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message starts with its key path."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One interpolation pair: model ids a (target) and b (moved onto a when permuted)."""
+
+    kind: str  # regular-regular | star-heldout | star-anchor
+    alignment: str  # naive | permuted
+    a: str
+    b: str
+
+
+def regular_id(seed: int) -> str:
+    return f"regular-{seed}"
+
+
+def star_id(name: str) -> str:
+    return f"star-{name}"
+
+
+def anchors(exp: dict) -> list[int]:
+    """Seeds of the anchor pool: the first `n_anchors` seeds."""
+    return exp["seeds"][: exp["n_anchors"]]
+
+
+def heldout(exp: dict) -> list[int]:
+    """Seeds of the held-out models: the last `n_heldout` seeds (never shown to Starlight)."""
+    return exp["seeds"][len(exp["seeds"]) - exp["n_heldout"] :]
+
+
+def star_settings(exp: dict, name: str) -> dict:
+    """A star's settings with defaults resolved: anchor seeds and epochs made explicit."""
+    star = dict(exp["stars"][name])
+    n = star["n_anchors"] if star["n_anchors"] is not None else exp["n_anchors"]
+    star["anchors"] = anchors(exp)[:n]
+    star["epochs"] = star["epochs"] if star["epochs"] is not None else exp["train"]["epochs"]
+    return star
+
+
+def pairs(exp: dict) -> list[Pair]:
+    """Every pair the paper evaluates (PAPER.md, "Evaluation protocol")."""
+    k = exp["eval"]["pair_anchors"]
+    out = []
+    for a in anchors(exp)[:k]:
+        for h in heldout(exp):
+            for alignment in ("naive", "permuted"):
+                out.append(Pair("regular-regular", alignment, regular_id(a), regular_id(h)))
+    for name in exp["stars"]:
+        s = star_id(name)
+        for h in heldout(exp):
+            for alignment in ("naive", "permuted"):
+                out.append(Pair("star-heldout", alignment, s, regular_id(h)))
+        for a in star_settings(exp, name)["anchors"][:k]:
+            out.append(Pair("star-anchor", "permuted", s, regular_id(a)))
+    return out
+
+
+def _fail(path: str, message: str) -> None:
+    raise ConfigError(f"{path}: {message}")
+
+
+def check_experiment(name: str, exp: dict) -> None:
+    """Cross-key checks of one (schema-validated) experiment."""
+    at = f"experiments.{name}"
+    if exp["data"]["name"] not in DATASETS:
+        _fail(
+            f"{at}.data.name",
+            f"unknown dataset {exp['data']['name']!r}; allowed: {sorted(DATASETS)}",
+        )
+    if exp["model"]["name"] not in REGISTRY:
+        _fail(
+            f"{at}.model.name",
+            f"unknown model {exp['model']['name']!r}; allowed: {sorted(REGISTRY)}",
+        )
+    if exp["align"]["matcher"] not in MATCHERS:
+        _fail(
+            f"{at}.align.matcher",
+            f"unknown matcher {exp['align']['matcher']!r}; allowed: {list(MATCHERS)}",
+        )
+    n_seeds = len(exp["seeds"])
+    if exp["n_anchors"] + exp["n_heldout"] > n_seeds:
+        _fail(
+            f"{at}.n_anchors",
+            f"n_anchors ({exp['n_anchors']}) + n_heldout ({exp['n_heldout']}) exceeds the "
+            f"{n_seeds} seeds in {at}.seeds; anchors and held-out models must be distinct",
+        )
+    grid = exp["eval"]["grid"]
+    if grid[0] != 0 or grid[-1] != 1 or sorted(grid) != list(grid):
+        _fail(f"{at}.eval.grid", f"must be increasing from 0 to 1 inclusive, got {grid}")
+    if exp["eval"]["pair_anchors"] > exp["n_anchors"]:
+        _fail(
+            f"{at}.eval.pair_anchors",
+            f"{exp['eval']['pair_anchors']} exceeds n_anchors ({exp['n_anchors']})",
+        )
+    for star, settings in exp["stars"].items():
+        n = settings["n_anchors"]
+        if n is not None and n > exp["n_anchors"]:
+            _fail(
+                f"{at}.stars.{star}.n_anchors",
+                f"{n} exceeds the anchor pool (n_anchors = {exp['n_anchors']})",
+            )
+        if settings["seed"] in exp["seeds"]:
+            _fail(f"{at}.stars.{star}.seed", f"{settings['seed']} is also a regular seed")
+
+
+def check_config(config: dict) -> None:
+    """Cross-key checks of the whole (schema-validated) config."""
+    for i, name in enumerate(config["all"]):
+        if name not in config["experiments"]:
+            _fail(
+                f"all[{i}]",
+                f"unknown experiment {name!r}; defined: {sorted(config['experiments'])}",
+            )
+    for name, exp in config["experiments"].items():
+        check_experiment(name, exp)

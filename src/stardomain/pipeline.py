@@ -1,0 +1,213 @@
+"""One function per workflow stage, from input files to output files.
+
+The workflow scripts only unpack Snakemake's objects and call these; everything here takes explicit
+paths and settings, so a stage can be rerun from a notebook or a test without Snakemake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from stardomain import barrier, io
+from stardomain.data import Data, load_data
+from stardomain.models import build_model, model_spec
+from stardomain.perm import apply_permutation, fraction_moved, weight_matching
+from stardomain.starlight import train_star
+from stardomain.train import train_regular
+
+
+def resolve_device(device: str) -> torch.device:
+    """`auto` -> CUDA if available, else CPU; anything else is passed to `torch.device`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def job(log_path: str, threads: int = 1) -> Iterator[partial]:
+    """Send stdout/stderr (tqdm included) to `log_path`, pin torch threads; yields a progress bar."""
+    torch.set_num_threads(max(1, threads))
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open(log_path, "w") as log,
+        contextlib.redirect_stdout(log),
+        contextlib.redirect_stderr(log),
+    ):
+        yield partial(tqdm, file=log, mininterval=5.0, ascii=True)
+
+
+def arch_of(model_cfg: dict, data: Data) -> dict:
+    """What a model file must match to be loaded: model config, input shape, classes."""
+    return dict(model=model_cfg, in_shape=list(data.in_shape), num_classes=data.num_classes)
+
+
+def _model(model_cfg: dict, data: Data, seed: int, device) -> torch.nn.Module:
+    return build_model(model_cfg, data.in_shape, data.num_classes, seed).to(device)
+
+
+def _state(path: str, arch: dict, device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in io.load_model(path, arch)["state"].items()}
+
+
+def run_train_regular(out: str, settings: dict, seed: int, device: str, progress=None) -> None:
+    """Train one regular model from `seed`; settings = {experiment, data, model, train}."""
+    device = resolve_device(device)
+    data = load_data(settings["data"], device)
+    model = _model(settings["model"], data, seed, device)
+    label = f"{settings['experiment']}/regular-{seed}"
+    history = train_regular(model, data, settings["train"], seed, label, progress)
+    provenance = dict(settings=settings, seed=seed, role="regular")
+    io.save_model(out, model.state_dict(), arch_of(settings["model"], data), provenance, history)
+
+
+def run_train_star(
+    out: str, anchor_paths: list[str], settings: dict, device: str, progress=None
+) -> None:
+    """Starlight for one star; settings = {experiment, name, data, model, train, star, align}."""
+    device = resolve_device(device)
+    data = load_data(settings["data"], device)
+    arch = arch_of(settings["model"], data)
+    anchors = [_state(p, arch, device) for p in anchor_paths]
+    star = settings["star"]
+    model = _model(settings["model"], data, star["seed"], device)
+    history, perms = train_star(
+        model,
+        anchors,
+        model_spec(settings["model"]),
+        data,
+        settings["train"],
+        star,
+        settings["align"],
+        seed=star["seed"],
+        label=f"{settings['experiment']}/star-{settings['name']}",
+        progress=progress,
+    )
+    moved = [fraction_moved(p) for p in perms]
+    provenance = dict(settings=settings, seed=star["seed"], role="star", anchors=anchor_paths)
+    metrics = dict(history=history, anchor_fraction_moved=moved)
+    io.save_model(out, model.state_dict(), arch, provenance, metrics)
+
+
+def run_align(
+    out: str, target_path: str, source_path: str, settings: dict, device: str, probe: int = 256
+) -> None:
+    """Match model `source` onto `target`; store the permutation and its sanity figures.
+
+    Sanity figures: max |f_perm(x) - f(x)| of the permuted source in eval mode over `probe` test
+    images (should be float round-off), and the fraction of hidden units moved.
+    """
+    device = resolve_device(device)
+    data = load_data(settings["data"], device)
+    arch = arch_of(settings["model"], data)
+    target, source = _state(target_path, arch, device), _state(source_path, arch, device)
+    spec = model_spec(settings["model"])
+    align = settings["align"]
+    start = time.perf_counter()
+    perm = weight_matching(spec, target, source, seed=align["seed"], max_iter=align["max_iter"])
+    seconds = time.perf_counter() - start
+    model = _model(settings["model"], data, 0, device).eval()
+    x = data.test.x[:probe]
+    with torch.no_grad():
+        model.load_state_dict(source)
+        before = model(x)
+        model.load_state_dict(apply_permutation(spec, perm, source))
+        after = model(x)
+    info = dict(
+        matcher=align["matcher"],
+        seed=align["seed"],
+        target=target_path,
+        source=source_path,
+        seconds=seconds,
+        fraction_moved=fraction_moved(perm),
+        max_abs_output_change=float((after - before).abs().max()),
+    )
+    io.save_perm(out, {k: v.cpu() for k, v in perm.items()}, info)
+
+
+def run_curve(
+    out_curve: str,
+    out_barrier: str,
+    a_path: str,
+    b_path: str,
+    perm_path: str | None,
+    settings: dict,
+    pair: dict,
+    device: str,
+    progress=None,
+) -> None:
+    """Interpolate a -> b (b permuted onto a when `perm_path` is given); write curve and barrier row.
+
+    settings = {data, model, eval}; pair = {experiment, kind, alignment, a, b} (copied into rows).
+    """
+    import pandas as pd
+
+    device = resolve_device(device)
+    data = load_data(settings["data"], device)
+    arch = arch_of(settings["model"], data)
+    state_a, state_b = _state(a_path, arch, device), _state(b_path, arch, device)
+    row = dict(pair, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
+    if perm_path is not None:
+        perm = io.load_perm(perm_path)
+        spec = model_spec(settings["model"])
+        state_b = apply_permutation(spec, perm["perm"], state_b)
+        row.update(
+            {k: perm["info"][k] for k in ("matcher", "fraction_moved", "max_abs_output_change")}
+        )
+    ev = settings["eval"]
+    model = _model(settings["model"], data, 0, device)
+    rows = barrier.curve(
+        model,
+        state_a,
+        state_b,
+        ev["grid"],
+        data,
+        ev["batch_size"],
+        ev["bn_batch_size"],
+        ev["bn_batches"],
+        seed=ev["seed"],
+        progress=progress,
+    )
+    curve_df = pd.DataFrame([{**pair, **r} for r in rows])
+    barrier_df = pd.DataFrame([{**row, **barrier.barriers(rows)}])
+    with io.atomic_path(out_curve) as tmp:
+        curve_df.to_csv(tmp, index=False)
+    with io.atomic_path(out_barrier) as tmp:
+        barrier_df.to_csv(tmp, index=False)
+
+
+def concat_csvs(paths: list[str], out: str) -> None:
+    """Concatenate CSV files with equal columns into `out` (atomically)."""
+    import pandas as pd
+
+    df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    with io.atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False)
+
+
+def write_table1(barrier_paths: list[str], out_csv: str, out_md: str) -> None:
+    """Table 1 (train) and Table 3 (test loss) from experiment barrier CSVs: CSV and Markdown."""
+    import pandas as pd
+
+    from stardomain.summary import table1, table1_markdown
+
+    table = table1(pd.concat([pd.read_csv(p) for p in barrier_paths], ignore_index=True))
+    with io.atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    with io.atomic_path(out_md) as tmp:
+        tmp.write_text(table1_markdown(table))
+
+
+def write_fig2(curve_paths: list[str], out_paths: list[str]) -> None:
+    """Figure 2 from experiment curve CSVs."""
+    import pandas as pd
+
+    from stardomain.plots import fig2
+
+    fig2(pd.concat([pd.read_csv(p) for p in curve_paths], ignore_index=True), out_paths)

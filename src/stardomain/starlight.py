@@ -1,0 +1,136 @@
+"""Starlight: train a star model against a set of anchors (PAPER.md, Algorithm 1).
+
+The interpolated weights theta(t) = (1-t) theta + t theta_n are built with `torch.lerp` from the live
+parameters, and the loss is computed by `torch.func.functional_call` at theta(t). Autograd through the
+lerp gives exactly the gradient (1-t) * dL/dtheta(t) for the star (step 5); the anchor tensors are
+constants. No model is copied per step: the forward pass reads a dict of tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call
+
+from stardomain.data import Batches, Data
+from stardomain.evaluate import evaluate, param_keys, reestimate_bn
+from stardomain.models import has_batchnorm
+from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
+from stardomain.train import check_finite, make_optimizer, make_scheduler
+
+State = dict[str, torch.Tensor]
+
+
+def t_sampler(star: dict, rng: np.random.Generator) -> Callable[[], float]:
+    """Draws t per batch: `uniform` U[0,1], `beta` Beta(a, b), or `constant` t_constant."""
+    scheme = star["t_sampling"]
+    if scheme == "uniform":
+        return lambda: float(rng.uniform())
+    if scheme == "beta":
+        a, b = star["beta"]
+        return lambda: float(rng.beta(a, b))
+    if scheme == "constant":
+        return lambda: float(star["t_constant"])
+    raise ValueError(
+        f"star.t_sampling: unknown scheme {scheme!r}; allowed: uniform, beta, constant"
+    )
+
+
+def align_anchors(
+    spec: PermutationSpec,
+    star_state: State,
+    anchors: list[State],
+    perms: list[Perm | None],
+    seed: int,
+    max_iter: int,
+) -> list[Perm]:
+    """Weight-match every anchor to the star, warm-started from its previous permutation."""
+    return [
+        weight_matching(spec, star_state, anchor, seed=seed + i, max_iter=max_iter, init_perm=p)
+        for i, (anchor, p) in enumerate(zip(anchors, perms, strict=True))
+    ]
+
+
+def train_star(
+    model: nn.Module,
+    anchors: list[State],
+    spec: PermutationSpec,
+    data: Data,
+    recipe: dict,
+    star: dict,
+    align: dict,
+    seed: int,
+    label: str = "star",
+    progress: Callable | None = None,
+) -> tuple[list[dict], list[Perm]]:
+    """Algorithm 1: train `model` (already initialised from the star's seed) in place.
+
+    anchors: state dicts of the N anchors, on the model's device.
+    recipe: the `train:` recipe (optimizer, schedule, batch size); `star["epochs"]` epochs.
+    star: t sampling, `mu_star`, `realign` ("every_epoch" or "once").
+    Returns per-epoch metrics and each anchor's final permutation onto the star.
+    """
+    keys = param_keys(model)
+    params = dict(model.named_parameters())
+    # BN layers at theta(t) run in train mode and write batch statistics into whatever buffers they
+    # are given: hand them a scratch copy (allocated once) so neither star nor anchors are touched.
+    scratch = {k: v.detach().clone() for k, v in model.named_buffers()}
+    rng = np.random.default_rng(seed)
+    sample_t = t_sampler(star, rng)
+    batches = Batches(data.train, recipe["batch_size"], shuffle=True, seed=seed)
+    epochs = star["epochs"]
+    opt = make_optimizer(model.parameters(), recipe)
+    sched = make_scheduler(opt, recipe, epochs, len(batches))
+    mu = star["mu_star"]
+    perms: list[Perm | None] = [None] * len(anchors)
+    aligned: list[State] = []
+    history = []
+    for epoch in progress(range(epochs), desc=label) if progress else range(epochs):
+        # (step 1) re-align every anchor to the current star (once only when realign == "once")
+        if epoch == 0 or star["realign"] == "every_epoch":
+            star_state = {k: v.detach() for k, v in model.state_dict().items()}
+            perms = align_anchors(spec, star_state, anchors, perms, seed, align["max_iter"])
+            aligned = [
+                {k: v for k, v in apply_permutation(spec, p, a).items() if k in params}
+                for p, a in zip(perms, anchors, strict=True)
+            ]
+        model.train()
+        loss_sum = torch.zeros((), device=next(model.parameters()).device)
+        for x, y in batches:
+            # (step 2) one anchor n uniformly and one t per batch
+            n = int(rng.integers(len(aligned)))
+            t = sample_t()
+            # (step 3) theta(t) = (1-t) theta + t theta_n, differentiable in theta only
+            theta_t = {k: torch.lerp(params[k], aligned[n][k], t) for k in keys}
+            # (step 4) cross-entropy at theta(t); BN uses batch statistics
+            out = functional_call(model, {**theta_t, **scratch}, (x,))
+            loss = F.cross_entropy(out, y, label_smoothing=recipe["label_smoothing"])
+            if mu > 0:
+                own = functional_call(model, {**params, **scratch}, (x,))
+                own_loss = F.cross_entropy(own, y, label_smoothing=recipe["label_smoothing"])
+                loss = (loss + mu * own_loss) / (1 + mu)
+            # (step 5) backward through the lerp yields (1-t) * grad L(theta(t)); plain optimizer step
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.detach()  # stays on device: no sync per step
+        # after each epoch: re-estimate the star's own BN statistics on training data
+        if has_batchnorm(model):
+            reestimate_bn(model, Batches(data.train, recipe["batch_size"], True, seed + epoch))
+        check_finite(loss_sum, f"{label}, epoch {epoch}")
+        test_loss, test_acc = evaluate(model, Batches(data.test, 1024, shuffle=False))
+        history.append(
+            dict(
+                epoch=epoch,
+                lr=sched.get_last_lr()[0],
+                train_loss_interpolated=float(loss_sum) / len(batches),
+                test_loss=test_loss,
+                test_accuracy=test_acc,
+            )
+        )
+    return history, [p for p in perms if p is not None]

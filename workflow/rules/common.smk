@@ -1,0 +1,64 @@
+# Shared helpers of the rules: experiment lookups, model-id -> file, params bundles.
+import stardomain
+from stardomain import config as design
+
+VERSION = stardomain.__version__
+EXPERIMENTS = config["experiments"]
+
+
+wildcard_constraints:
+    exp="[A-Za-z0-9][A-Za-z0-9_]*",
+    seed=r"\d+",
+    star="[A-Za-z0-9_]+",
+    a=r"(regular-\d+|star-[A-Za-z0-9_]+)",
+    b=r"regular-\d+",
+    alignment="naive|permuted",
+
+
+def model_path(exp, model_id):
+    """File of a model id (regular-<seed> or star-<name>)."""
+    role, name = model_id.split("-", 1)
+    return f"results/{exp}/{role}/{name}.pt"
+
+
+def regular_settings(exp):
+    """What a regular model depends on (a params bundle: changing it reruns the job)."""
+    e = EXPERIMENTS[exp]
+    return dict(experiment=exp, data=e["data"], model=e["model"], train=e["train"])
+
+
+def star_settings(exp, star):
+    e = EXPERIMENTS[exp]
+    return dict(
+        regular_settings(exp),
+        name=star,
+        star=design.star_settings(e, star),
+        align=e["align"],
+    )
+
+
+def align_settings(exp):
+    e = EXPERIMENTS[exp]
+    return dict(data=e["data"], model=e["model"], align=e["align"])
+
+
+def eval_settings(exp):
+    e = EXPERIMENTS[exp]
+    return dict(data=e["data"], model=e["model"], eval=e["eval"])
+
+
+def pair_paths(exp, suffix):
+    """Curve outputs of every pair of experiment `exp`."""
+    return [
+        f"results/{exp}/curves/{p.alignment}/{p.a}~{p.b}{suffix}"
+        for p in design.pairs(EXPERIMENTS[exp])
+    ]
+
+
+def pair_kind(wildcards):
+    """Pair kind of a curve job: regular-regular, star-heldout or star-anchor."""
+    if wildcards.a.startswith("regular-"):
+        return "regular-regular"
+    heldout = design.heldout(EXPERIMENTS[wildcards.exp])
+    seed = int(wildcards.b.split("-", 1)[1])
+    return "star-heldout" if seed in heldout else "star-anchor"

@@ -1,0 +1,59 @@
+# Stage 5: per-experiment tables of all pairs, then tables and figures over config["all"].
+
+
+rule barriers:
+    input:
+        lambda wc: pair_paths(wc.exp, ".barrier.csv"),
+    output:
+        "results/{exp}/barriers.csv",
+    log:
+        "logs/{exp}/barriers.log",
+    localrule: True
+    conda:
+        "../../envs/stardomain.yaml"
+    script:
+        "../scripts/concat.py"
+
+
+rule curves:
+    input:
+        lambda wc: pair_paths(wc.exp, ".csv"),
+    output:
+        "results/{exp}/curves.csv",
+    log:
+        "logs/{exp}/curves.log",
+    localrule: True
+    conda:
+        "../../envs/stardomain.yaml"
+    script:
+        "../scripts/concat.py"
+
+
+rule table1:
+    input:
+        expand("results/{exp}/barriers.csv", exp=config["all"]),
+    output:
+        csv="figures/table1.csv",
+        md="figures/table1.md",
+    log:
+        "logs/figures/table1.log",
+    localrule: True
+    conda:
+        "../../envs/stardomain.yaml"
+    script:
+        "../scripts/table1.py"
+
+
+rule fig2:
+    input:
+        expand("results/{exp}/curves.csv", exp=config["all"]),
+    output:
+        pdf="figures/fig2.pdf",
+        png="figures/fig2.png",
+    log:
+        "logs/figures/fig2.log",
+    localrule: True
+    conda:
+        "../../envs/stardomain.yaml"
+    script:
+        "../scripts/fig2.py"

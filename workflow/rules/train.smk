@@ -1,0 +1,37 @@
+# Stage 1: regular models, one job per seed. Stage 3: star models (Starlight, Algorithm 1).
+
+
+rule train_regular:
+    output:
+        model="results/{exp}/regular/{seed}.pt",
+    log:
+        "logs/{exp}/regular/{seed}.log",
+    conda:
+        "../../envs/stardomain.yaml"
+    threads: 1
+    params:
+        settings=lambda wc: regular_settings(wc.exp),
+        seed=lambda wc: int(wc.seed),
+        version=VERSION,
+    script:
+        "../scripts/train_regular.py"
+
+
+rule train_star:
+    input:
+        anchors=lambda wc: [
+            model_path(wc.exp, design.regular_id(s))
+            for s in design.star_settings(EXPERIMENTS[wc.exp], wc.star)["anchors"]
+        ],
+    output:
+        model="results/{exp}/star/{star}.pt",
+    log:
+        "logs/{exp}/star/{star}.log",
+    conda:
+        "../../envs/stardomain.yaml"
+    threads: 1
+    params:
+        settings=lambda wc: star_settings(wc.exp, wc.star),
+        version=VERSION,
+    script:
+        "../scripts/train_star.py"

@@ -1,0 +1,16 @@
+"""Adapter: interpolation curve and barrier row of one pair (see stardomain.pipeline.run_curve)."""
+
+from stardomain.pipeline import job, run_curve
+
+with job(snakemake.log[0], snakemake.threads) as progress:
+    run_curve(
+        snakemake.output.curve,
+        snakemake.output.barrier,
+        snakemake.input.a,
+        snakemake.input.b,
+        snakemake.input.perm[0] if snakemake.input.perm else None,
+        snakemake.params.settings,
+        snakemake.params.pair,
+        snakemake.config["device"],
+        progress,
+    )

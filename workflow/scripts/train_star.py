@@ -1,0 +1,12 @@
+"""Adapter: train one star model with Starlight (see stardomain.pipeline.run_train_star)."""
+
+from stardomain.pipeline import job, run_train_star
+
+with job(snakemake.log[0], snakemake.threads) as progress:
+    run_train_star(
+        snakemake.output.model,
+        list(snakemake.input.anchors),
+        snakemake.params.settings,
+        snakemake.config["device"],
+        progress,
+    )
