@@ -12,17 +12,7 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
 Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
 
-import os
-import sys
-
 from snakemake.utils import min_version, validate
-
-# Every job (local, SLURM or conda) imports the library from this checkout, not a stale install.
-SRC = os.path.join(workflow.basedir, "src")
-sys.path.insert(0, SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [SRC, os.environ.get("PYTHONPATH")])
-)
 
 from stardomain.config import check_config
 
