@@ -17,7 +17,7 @@ from torch import nn
 from torch.func import functional_call
 
 from stardomain.data import Batches, Data
-from stardomain.evaluate import evaluate, param_keys, reestimate_bn
+from stardomain.evaluate import evaluate, reestimate_bn
 from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
 from stardomain.train import check_finite, make_optimizer, make_scheduler
@@ -55,6 +55,35 @@ def align_anchors(
     ]
 
 
+def interpolated_loss(
+    model: nn.Module,
+    params: dict[str, torch.Tensor],
+    anchor: State,
+    scratch: State,
+    t: float,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mu_star: float = 0.0,
+    label_smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Cross-entropy at theta(t) = (1-t) params + t anchor (steps 3-4), differentiable in params.
+
+    params: the star's live parameters; anchor: the aligned anchor's parameters (constants);
+    scratch: buffers the forward pass may overwrite (BN running stats), so nothing real changes.
+    With mu_star > 0: (L(theta(t)) + mu L(theta)) / (1 + mu).
+    """
+    # (step 3) torch.lerp(start, end, t) = start + t (end - start): d/d start = (1 - t)
+    theta_t = {k: torch.lerp(p, anchor[k], t) for k, p in params.items()}
+    # (step 4) BN layers run in train mode on batch statistics
+    out = functional_call(model, {**theta_t, **scratch}, (x,))
+    loss = F.cross_entropy(out, y, label_smoothing=label_smoothing)
+    if mu_star > 0:
+        own = functional_call(model, {**params, **scratch}, (x,))
+        own_loss = F.cross_entropy(own, y, label_smoothing=label_smoothing)
+        loss = (loss + mu_star * own_loss) / (1 + mu_star)
+    return loss
+
+
 def train_star(
     model: nn.Module,
     anchors: list[State],
@@ -74,7 +103,6 @@ def train_star(
     star: t sampling, `mu_star`, `realign` ("every_epoch" or "once").
     Returns per-epoch metrics and each anchor's final permutation onto the star.
     """
-    keys = param_keys(model)
     params = dict(model.named_parameters())
     # BN layers at theta(t) run in train mode and write batch statistics into whatever buffers they
     # are given: hand them a scratch copy (allocated once) so neither star nor anchors are touched.
@@ -104,15 +132,10 @@ def train_star(
             # (step 2) one anchor n uniformly and one t per batch
             n = int(rng.integers(len(aligned)))
             t = sample_t()
-            # (step 3) theta(t) = (1-t) theta + t theta_n, differentiable in theta only
-            theta_t = {k: torch.lerp(params[k], aligned[n][k], t) for k in keys}
-            # (step 4) cross-entropy at theta(t); BN uses batch statistics
-            out = functional_call(model, {**theta_t, **scratch}, (x,))
-            loss = F.cross_entropy(out, y, label_smoothing=recipe["label_smoothing"])
-            if mu > 0:
-                own = functional_call(model, {**params, **scratch}, (x,))
-                own_loss = F.cross_entropy(own, y, label_smoothing=recipe["label_smoothing"])
-                loss = (loss + mu * own_loss) / (1 + mu)
+            # (steps 3-4) loss at theta(t) = (1-t) theta + t theta_n
+            loss = interpolated_loss(
+                model, params, aligned[n], scratch, t, x, y, mu, recipe["label_smoothing"]
+            )
             # (step 5) backward through the lerp yields (1-t) * grad L(theta(t)); plain optimizer step
             opt.zero_grad(set_to_none=True)
             loss.backward()
