@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, tiny_config
 from stardomain.config import ConfigError, check_config, check_schema, pairs
+
+from conftest import REPO, tiny_config
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 

@@ -42,7 +42,9 @@ def test_tiny_run_writes_every_output(done: Path):
     curves = pd.read_csv(done / "results/tiny/curves.csv")
     assert set(curves["t"]) == {0.0, 0.5, 1.0} and set(curves["split"]) == {"train", "test"}
     table = pd.read_csv(done / "figures/table1.csv")
-    assert table.loc[0, "n_regular_regular_pairs"] == 2 and table.loc[0, "n_star_heldout_pairs"] == 2
+    assert (
+        table.loc[0, "n_regular_regular_pairs"] == 2 and table.loc[0, "n_star_heldout_pairs"] == 2
+    )
     assert "star-main" in (done / "figures/table1.md").read_text()
     assert "100%" in (done / "logs/tiny/regular/0.log").read_text()  # tqdm progress in the log
 
@@ -76,4 +78,3 @@ def test_a_figure_target_builds_only_what_it_needs(tmp_path: Path, run_snakemake
     counts = job_counts(proc.stdout)
     assert counts["fig2"] == 1 and "table1" not in counts and "barriers" not in counts
     assert counts["train_regular"] == 4
-
