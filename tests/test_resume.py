@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import REPO, tiny_config
 from snakemake.utils import validate
 
 from stardomain import io
@@ -28,6 +27,8 @@ from stardomain.pipeline import run_train_regular
 from stardomain.resume import ResumeFile
 from stardomain.starlight import train_star
 from stardomain.train import train_regular
+
+from conftest import REPO, tiny_config
 
 
 def experiment(**overrides) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from conftest import REPO, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
