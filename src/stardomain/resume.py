@@ -29,6 +29,17 @@ from stardomain import io
 RESUME_FORMAT = "stardomain.resume/1"
 
 
+def order_generator(batches) -> torch.Generator:
+    """The generator behind an epoch's batch order and augmentation draws.
+
+    `batches` is an in-memory `Batches` (its `generator`) or a loader wrapping a torch DataLoader
+    (`loader.generator`, which also seeds the DataLoader's workers).
+    """
+    if hasattr(batches, "generator"):
+        return batches.generator
+    return batches.loader.generator
+
+
 @dataclass
 class ResumeFile:
     """Where a training loop keeps its per-epoch state, and which run the state belongs to."""
@@ -53,7 +64,7 @@ class ResumeFile:
                 model=model.state_dict(),
                 optimizer=opt.state_dict(),
                 scheduler=sched.state_dict(),
-                batches_rng=batches.generator.get_state(),
+                batches_rng=order_generator(batches).get_state(),
                 torch_rng=torch.get_rng_state(),
                 cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 extra=extra or {},
@@ -73,7 +84,7 @@ class ResumeFile:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])  # moves the momentum buffers to the params' device
         sched.load_state_dict(state["scheduler"])
-        batches.generator.set_state(state["batches_rng"])
+        order_generator(batches).set_state(state["batches_rng"])
         torch.set_rng_state(state["torch_rng"])
         # CUDA states only when resuming on as many GPUs; a CPU restart of a GPU run still resumes
         if state["cuda_rng"] and len(state["cuda_rng"]) == torch.cuda.device_count():
