@@ -79,7 +79,8 @@ def read_idx(path: Path) -> np.ndarray:
         raise ValueError(f"{path}: not an unsigned-byte idx file (magic {raw[:4].hex()})")
     ndim = raw[3]
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    # a writable copy: torch does not wrap read-only buffers
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
 
 
 def _find(folder: Path, name: str) -> Path | None:
