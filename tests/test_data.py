@@ -140,6 +140,9 @@ def test_imagenet_folder_transforms_and_batches(tmp_path):
     xa, _ = next(iter(data.batches("train", 4, shuffle=True, seed=1, augment=True)))
     assert xa.shape == (4, 3, 224, 224)
     assert data.sample("test", 2).shape == (2, 3, 224, 224)
+    plain = load_data(dict(name="imagenet", root=str(tmp_path), workers=0, augment=False))
+    xp, _ = next(iter(plain.batches("train", 4, shuffle=False, augment=True)))
+    assert torch.equal(xp, x)  # data.augment: false turns the training augmentation off
 
 
 def test_user_dataset_factory_by_import_path(tmp_path, monkeypatch):

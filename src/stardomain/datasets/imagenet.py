@@ -46,7 +46,7 @@ class DeviceLoader:
 class FolderData:
     """A dataset read from ImageFolder trees with the same interface as `stardomain.data.Data`."""
 
-    def __init__(self, root: Path, workers: int, image_size: int = 224):
+    def __init__(self, root: Path, workers: int, augment: bool = True, image_size: int = 224):
         from torchvision.datasets import ImageFolder
 
         self.root, self.workers, self.image_size = root, workers, image_size
@@ -60,10 +60,10 @@ class FolderData:
                     f"expected {root}/train/<class>/*.JPEG and {root}/val/<class>/*.JPEG "
                     "(torchvision cannot download ImageNet)"
                 )
-            self.folders[split] = {
-                augment: ImageFolder(str(path), transform(augment, image_size))
-                for augment in (False, True)
-            }
+            plain = ImageFolder(str(path), transform(False, image_size))
+            # without training augmentation (data.augment: false) both loaders are the plain one
+            augmented = ImageFolder(str(path), transform(True, image_size)) if augment else plain
+            self.folders[split] = {False: plain, True: augmented}
         self.num_classes = len(self.folders["train"][False].classes)
         self.in_shape = (3, image_size, image_size)
 
@@ -101,4 +101,4 @@ def load(cfg: dict) -> FolderData:
     """ImageNet from `data.root` (default data/imagenet) with `data.workers` loader processes."""
     root = Path(cfg.get("root") or "data/imagenet")
     workers = cfg.get("workers")
-    return FolderData(root, 8 if workers is None else workers)
+    return FolderData(root, 8 if workers is None else workers, cfg.get("augment") is not False)
