@@ -182,3 +182,22 @@ def test_scaled_down_resnet18_cifar10_runs_every_stage(tmp_path):
     assert len(model["metrics"]) == 2 and torch.isfinite(model["state"]["linear.weight"]).all()
     for path in ("figures/table1.csv", "figures/fig2.png", "results/cifar10_resnet18/star/main.pt"):
         assert (tmp_path / path).stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "model,message",
+    [
+        (dict(name="vgg", depth=13), "model.depth: 13 is not allowed; allowed values: [11, 19]"),
+        (dict(name="wrn", depth=23), "model.depth: 23 is not allowed; allowed values: [10, 16"),
+        (dict(name="resnet50"), "model.name: 'resnet50' is not allowed; allowed values: ['mlp'"),
+    ],
+)
+def test_bad_architecture_settings_fail_before_any_job(model, message):
+    from stardomain.config import ConfigError, check_schema
+
+    config = copy.deepcopy(CONFIG)
+    config["experiments"]["cifar10_vgg11"]["model"] = model
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    with pytest.raises(ConfigError) as err:
+        check_schema(config, schema)
+    assert f"experiments.cifar10_vgg11.{message}" in str(err.value)
