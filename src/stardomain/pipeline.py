@@ -137,7 +137,7 @@ def run_align(
     perm = weight_matching(spec, target, source, seed=align["seed"], max_iter=align["max_iter"])
     seconds = time.perf_counter() - start
     model = _model(settings["model"], data, 0, device).eval()
-    x = data.test.x[:probe]
+    x = data.sample("test", probe)
     with torch.no_grad():
         model.load_state_dict(source)
         before = model(x)
