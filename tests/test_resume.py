@@ -76,7 +76,7 @@ def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_p
     torch.set_num_threads(1)  # the killed process runs single-threaded too (job(log, 1))
     settings = regular_settings(experiment(train={"epochs": 150, "batch_size": 128}))
     out = tmp_path / "killed.pt"
-    side = Path(f"{out}.resume.pt")
+    side = Path(f"{out}.resume")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     cmd = [
         sys.executable,
@@ -169,7 +169,7 @@ def test_starlight_resumes_bitwise(tmp_path, realign):
     seen: list[int] = []
     resumed, history_r, perms_r = fit(stop_after(99, seen))
     assert seen == [2, 3]
-    Path(f"{tmp_path}/star-{realign}.pt.resume.pt").unlink()
+    Path(f"{tmp_path}/star-{realign}.pt.resume").unlink()
     unbroken, history_u, perms_u = fit()
     for k, v in unbroken.state_dict().items():
         assert torch.equal(resumed.state_dict()[k], v), k

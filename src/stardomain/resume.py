@@ -7,10 +7,11 @@ batches, the global torch RNG states (CPU and CUDA) and any loop-specific extras
 generator for anchor and t draws, the anchors' permutations). A restarted job loads it and continues
 at the next epoch; on CPU the result is bitwise equal to an uninterrupted run (tests/test_resume.py).
 
-The side file is `<model file>.resume.pt`, written atomically (`io.save_torch`), so a kill during the
-write leaves the previous epoch's file. It carries a key (the settings, seed and library version of
-the run): a side file left by a run with other settings is ignored, never resumed. The model file
-itself is written only at the end, and the side file is then removed.
+The side file is `<model file>.resume` (not `*.pt`, so a glob for model files never finds it),
+written atomically (`io.save_torch`): a kill during the write leaves the previous epoch's file. It
+carries a key (the settings, seed and library version of the run): a side file left by a run with
+other settings is ignored, never resumed. The model file itself is written only at the end, and the
+side file is then removed.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class ResumeFile:
     def beside(cls, out: str | os.PathLike, key: dict) -> ResumeFile:
         """The side file of model file `out`, for the run described by `key` (settings, seed...)."""
         key = {**key, "stardomain_version": stardomain.__version__}
-        return cls(Path(f"{out}.resume.pt"), json.dumps(key, sort_keys=True, default=str))
+        return cls(Path(f"{out}.resume"), json.dumps(key, sort_keys=True, default=str))
 
     def save(self, epoch: int, history: list, model, opt, sched, batches, extra=None) -> None:
         """Record the state after `epoch` completed epochs (the next run starts at `epoch`)."""
