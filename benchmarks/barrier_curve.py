@@ -22,7 +22,7 @@ import torch
 
 from stardomain import barrier
 from stardomain.data import Data, Split, load_data
-from stardomain.models import build_model
+from stardomain.models import build_model, has_batchnorm
 from stardomain.train import train_regular
 
 GRID = [i / 10 for i in range(11)]
@@ -33,9 +33,10 @@ RECIPE = dict(optimizer="sgd", epochs=30, batch_size=32, lr=0.05, momentum=0.9, 
 
 @torch.no_grad()
 def floor(model, data: Data, eval_bs: int, bn_bs: int, bn_batches: int | None) -> None:
-    """The unavoidable forward passes of one 11-point curve."""
+    """The unavoidable forward passes of one 11-point curve (BN passes only if the model has BN)."""
+    bn = has_batchnorm(model)
     for t in GRID:
-        if 0 < t < 1:
+        if bn and 0 < t < 1:
             model.train()
             for i, (x, _) in enumerate(data.batches("train", bn_bs, True, 0)):
                 if bn_batches is not None and i >= bn_batches:
