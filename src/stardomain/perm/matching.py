@@ -1,0 +1,165 @@
+"""Weight matching: the coordinate-descent matcher of Git Re-Basin (Ainsworth et al., ICLR 2023, Alg. 1).
+
+For one permutation at a time, holding the others fixed, the best permutation of its units solves a
+linear assignment problem on the summed weight correlations of every axis it touches. Rounds repeat
+in a seeded random order until no permutation improves.
+
+Head-structured permutations (attention, see `stardomain.perm.spec`) are solved jointly per head
+group: for every pair (target head i, source head j) the best within-head assignment of each member
+is a small assignment problem; the head permutation then maximises the summed pair scores. This is
+the exact optimum of the group given the other permutations, so the descent still never gets worse.
+
+Speed: correlation matrices are computed on the tensors' device (the training device in Starlight);
+only the assignment itself runs on CPU (scipy). Warm starts (`init_perm`) make per-epoch re-alignment
+in Starlight cheap: the star moves little in one epoch, so one or two rounds confirm the old perm.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from stardomain.perm.spec import Perm, PermutationSpec, State, permute_axes
+
+
+def _unit_rows(w: torch.Tensor, axis: int, offset: int, units: int, inner: int) -> torch.Tensor:
+    """The `units` of one segment of `w` along `axis` as rows: (units, everything else)."""
+    seg = torch.narrow(w, axis, offset, units * inner)
+    seg = torch.movedim(seg, axis, 0)  # (units * inner, rest...)
+    return seg.reshape(units, -1)  # unit-major: a unit's inner entries stay together
+
+
+def _group_cost(
+    spec: PermutationSpec, terms: list, target_rows: dict, moved: State, solved: set[str]
+) -> np.ndarray:
+    """(target units, current source units) correlation of one permutation over its terms."""
+    cost = 0.0
+    for term in terms:
+        key, axis = term[:2]
+        rows_t, rows_s = target_rows[term], _unit_rows(moved[key], *term[1:])
+        others = {n for a, e in enumerate(spec.axes[key]) if a != axis for n in _names(e)}
+        if not others <= solved:
+            rows_t, rows_s = rows_t.sort(dim=1).values, rows_s.sort(dim=1).values
+        cost = cost + rows_t @ rows_s.T
+    return cost.double().cpu().numpy()
+
+
+def _names(entry) -> set[str]:
+    if entry is None:
+        return set()
+    if isinstance(entry, str):
+        return {entry}
+    return {name for name, _, _ in entry if name is not None}
+
+
+def _assign(cost: np.ndarray) -> tuple[np.ndarray, float]:
+    """Column assigned to each row maximising the total, and that total."""
+    # imported here: scipy.optimize costs ~1 s of start-up that training jobs need not pay
+    from scipy.optimize import linear_sum_assignment
+
+    rows, cols = linear_sum_assignment(cost, maximize=True)
+    return cols[np.argsort(rows)], float(cost[rows, cols].sum())
+
+
+def _solve_heads(costs: list[np.ndarray], head_dim: int) -> list[np.ndarray]:
+    """Joint optimum of head-structured members sharing one head permutation.
+
+    costs: one (units, units) correlation per member, units = heads * head_dim.
+    Returns one unit assignment per member (target unit -> source unit).
+    """
+    n_heads = costs[0].shape[0] // head_dim
+    blocks = [c.reshape(n_heads, head_dim, n_heads, head_dim) for c in costs]
+    score = np.zeros((n_heads, n_heads))
+    within = [[[None] * n_heads for _ in range(n_heads)] for _ in costs]
+    for m, block in enumerate(blocks):
+        for i in range(n_heads):
+            for j in range(n_heads):
+                within[m][i][j], value = _assign(block[i, :, j, :])
+                score[i, j] += value
+    heads, _ = _assign(score)
+    return [
+        np.concatenate([heads[i] * head_dim + within[m][i][heads[i]] for i in range(n_heads)])
+        for m in range(len(costs))
+    ]
+
+
+def weight_matching(
+    spec: PermutationSpec,
+    target_state: State,
+    source_state: State,
+    seed: int,
+    max_iter: int = 100,
+    init_perm: Perm | None = None,
+) -> Perm:
+    """Find the permutation of `source_state` whose weights best match `target_state`.
+
+    Returns perm (name -> CPU LongTensor) such that `apply_permutation(spec, perm, source_state)`
+    is aligned to the target. `init_perm` warm-starts the search (e.g. last epoch's permutation in
+    Starlight); `seed` fixes the order in which permutations are visited; `max_iter` bounds the
+    rounds over all permutations.
+    """
+    terms = {
+        p: [t for t in ts if t[0] not in spec.evidence_free]
+        for p, ts in spec.terms(source_state).items()
+    }
+    sizes = spec.sizes(source_state)
+    keys = {t[0] for ts in terms.values() for t in ts}
+    device = next(iter(source_state.values())).device
+    start = init_perm if init_perm is not None else {p: torch.arange(n) for p, n in sizes.items()}
+    perm = {p: start[p].to(device).clone() for p in sizes}
+    # The source, permuted by the current perm: a group's cost is then its correlation in the
+    # current basis, and an update re-indexes only the tensors that group touches.
+    moved = {k: permute_axes(spec, perm, k, source_state[k].detach()) for k in keys}
+    target = {k: target_state[k].detach().to(moved[k]) for k in keys}
+    target_rows = {t: _unit_rows(target[t[0]], *t[1:]) for ts in terms.values() for t in ts}
+    # a unit of work is one permutation, or one head group solved jointly
+    work: dict[str, list[str]] = {}
+    for p in sorted(sizes):
+        if terms[p]:
+            work.setdefault(spec.heads[p][0] if p in spec.heads else p, []).append(p)
+    touches = {w: {t[0] for p in ps for t in terms[p]} for w, ps in work.items()}
+    names = sorted(work)
+    dirty = set(names)  # whose cost may have changed since it was last solved
+    # Before a neighbour is solved its axes are in arbitrary order: compare sorted rows instead
+    # (invariant to that order), so the first round is not misled by unsolved neighbours.
+    solved = set(sizes) if init_perm is not None else set()
+    rng = np.random.default_rng(seed)
+    for _ in range(max_iter):
+        if not dirty:
+            break
+        for idx in rng.permutation(len(names)):
+            name = names[idx]
+            if name not in dirty:
+                continue
+            dirty.discard(name)
+            members = work[name]
+            costs = [_group_cost(spec, terms[p], target_rows, moved, solved) for p in members]
+            if members[0] in spec.heads:
+                cols = _solve_heads(costs, spec.heads[members[0]][1])
+            else:
+                cols = [_assign(costs[0])[0]]
+            old = sum(float(np.trace(c)) for c in costs)
+            new = sum(float(c[np.arange(len(c)), k].sum()) for c, k in zip(costs, cols, strict=True))
+            first = not set(members) <= solved
+            solved |= set(members)
+            if new > old + 1e-12 * max(1.0, abs(old)):
+                for p, k in zip(members, cols, strict=True):
+                    step = torch.as_tensor(k, dtype=torch.long, device=device)
+                    perm[p] = perm[p][step]
+                    for key, axis, offset, units, inner in terms[p]:
+                        index = _segment_index(moved[key].shape[axis], offset, units, inner, step)
+                        moved[key] = torch.index_select(moved[key], axis, index)
+            elif not first:
+                continue
+            dirty |= {w for w in names if w != name and touches[w] & touches[name]}
+    return {p: v.cpu() for p, v in perm.items()}
+
+
+def _segment_index(
+    size: int, offset: int, units: int, inner: int, step: torch.Tensor
+) -> torch.Tensor:
+    """Index along an axis of length `size` that re-orders one segment's units by `step`."""
+    index = torch.arange(size, device=step.device)
+    within = torch.arange(inner, device=step.device)
+    index[offset : offset + units * inner] = offset + (step[:, None] * inner + within).reshape(-1)
+    return index
