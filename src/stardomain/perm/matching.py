@@ -139,7 +139,9 @@ def weight_matching(
             else:
                 cols = [_assign(costs[0])[0]]
             old = sum(float(np.trace(c)) for c in costs)
-            new = sum(float(c[np.arange(len(c)), k].sum()) for c, k in zip(costs, cols, strict=True))
+            new = sum(
+                float(c[np.arange(len(c)), k].sum()) for c, k in zip(costs, cols, strict=True)
+            )
             first = not set(members) <= solved
             solved |= set(members)
             if new > old + 1e-12 * max(1.0, abs(old)):

@@ -60,8 +60,12 @@ def function_rule(w, node: fx.Node):
         return w.info[node.args[0]][node.args[1]]
     if node.meta.get("tensor_meta") is None:
         return None  # sizes, shapes, python values
-    split_heads = any((f := w.feat(a)) is not None and f.within is not None for a in node.all_input_nodes)
-    if split_heads and name not in POINTWISE | RESHAPES | TRANSPOSES | {"scaled_dot_product_attention"}:
+    split_heads = any(
+        (f := w.feat(a)) is not None and f.within is not None for a in node.all_input_nodes
+    )
+    if split_heads and name not in POINTWISE | RESHAPES | TRANSPOSES | {
+        "scaled_dot_product_attention"
+    }:
         return unknown(w, node, f"{name} on features split into heads")
     if name == "scaled_dot_product_attention":
         return attention(w, node)

@@ -27,9 +27,9 @@ import torch.fx as fx
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
+from stardomain.perm.layouts import FIXED, OPAQUE, Layout, TracedFeat, Unions, shape_of
 from stardomain.perm.rules import function_rule
 from stardomain.perm.rules_nn import module_rule
-from stardomain.perm.layouts import FIXED, OPAQUE, Layout, TracedFeat, Unions, shape_of
 from stardomain.perm.spec import Axis, PermutationSpec
 
 
