@@ -29,19 +29,21 @@ def _unit_rows(w: torch.Tensor, axis: int, offset: int, units: int, inner: int) 
     return seg.reshape(units, -1)  # unit-major: a unit's inner entries stay together
 
 
-def _group_cost(
-    spec: PermutationSpec, terms: list, target_rows: dict, moved: State, solved: set[str]
-) -> np.ndarray:
-    """(target units, current source units) correlation of one permutation over its terms."""
-    cost = 0.0
-    for term in terms:
-        key, axis = term[:2]
-        rows_t, rows_s = target_rows[term], _unit_rows(moved[key], *term[1:])
-        others = {n for a, e in enumerate(spec.axes[key]) if a != axis for n in _names(e)}
-        if not others <= solved:
-            rows_t, rows_s = rows_t.sort(dim=1).values, rows_s.sort(dim=1).values
-        cost = cost + rows_t @ rows_s.T
-    return cost.double().cpu().numpy()
+def _signature(spec: PermutationSpec, w: torch.Tensor, term: tuple) -> torch.Tensor:
+    """Rows of one term that no permutation of the tensor's other axes can change: (units, stats).
+
+    Sum, sum of squares, max and min over every permuted other axis, per position of the
+    unpermuted ones (e.g. kernel taps). Used while a neighbouring permutation is still unsolved.
+    """
+    key, axis, offset, units, inner = term
+    seg = torch.movedim(torch.narrow(w, axis, offset, units * inner), axis, 0)
+    seg = seg.reshape(units, inner, *seg.shape[1:])  # (units, inner, other axes...)
+    others = [a for a in range(w.dim()) if a != axis]
+    dims = [2 + j for j, a in enumerate(others) if spec.axes[key][a] is not None]
+    if not dims:
+        return seg.reshape(units, -1)
+    stats = (seg.sum(dims), seg.square().sum(dims), seg.amax(dims), seg.amin(dims))
+    return torch.stack(stats, 1).reshape(units, -1)
 
 
 def _names(entry) -> set[str]:
@@ -83,6 +85,69 @@ def _solve_heads(costs: list[np.ndarray], head_dim: int) -> list[np.ndarray]:
     ]
 
 
+class _Problem:
+    """The state of one matching: the source permuted by the current perm, and cached terms.
+
+    `moved` holds the source permuted by the current `perm`, so a permutation's cost is its
+    correlation in the current basis and an update re-indexes only the tensors it touches. Each
+    term's (units x units) correlation is cached with the version of its tensor: re-solving a
+    permutation after one neighbour changed recomputes only the terms that neighbour touched.
+    """
+
+    def __init__(self, spec: PermutationSpec, target: State, source: State, perm: Perm):
+        self.spec, self.perm = spec, perm
+        self.terms = {
+            p: [t for t in ts if t[0] not in spec.evidence_free]
+            for p, ts in spec.terms(source).items()
+        }
+        keys = {t[0] for ts in self.terms.values() for t in ts}
+        self.moved = {k: permute_axes(spec, perm, k, source[k].detach()) for k in keys}
+        self.source = {k: source[k].detach() for k in keys}
+        self.target = {k: target[k].detach().to(self.moved[k]) for k in keys}
+        self.version = dict.fromkeys(keys, 0)
+        self.cache: dict[tuple, tuple[int, torch.Tensor]] = {}
+        self.signatures: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def cost(self, p: str, solved: set[str]) -> np.ndarray:
+        """(target units, current source units) correlation of permutation `p` over its terms."""
+        cost = 0.0
+        for term in self.terms[p]:
+            key, axis = term[:2]
+            entries = self.spec.axes[key]
+            others = {n for a, e in enumerate(entries) if a != axis for n in _names(e)}
+            if others <= solved:
+                version, value = self.cache.get((p, term), (-1, None))
+                if version != self.version[key]:
+                    rows_t = _unit_rows(self.target[key], *term[1:])
+                    value = rows_t @ _unit_rows(self.moved[key], *term[1:]).T
+                    self.cache[(p, term)] = (self.version[key], value)
+            else:  # signatures are computed once; the current source order is a row gather
+                if term not in self.signatures:
+                    self.signatures[term] = tuple(
+                        _signature(self.spec, state[key], term)
+                        for state in (self.target, self.source)
+                    )
+                rows_t, rows_s = self.signatures[term]
+                value = rows_t @ rows_s[self.perm[p].to(rows_s.device)].T
+            cost = cost + value
+        return cost.double().cpu().numpy()
+
+    def update(self, p: str, step: torch.Tensor) -> None:
+        """Compose `step` (target unit -> current source unit) into perm[p]; re-index the source."""
+        self.perm[p] = self.perm[p][step]
+        keys = [term[0] for term in self.terms[p]]
+        for term in self.terms[p]:
+            key, axis, offset, units, inner = term
+            index = _segment_index(self.moved[key].shape[axis], offset, units, inner, step)
+            self.moved[key] = torch.index_select(self.moved[key], axis, index)
+            self.version[key] += 1
+        for term in self.terms[p]:
+            # p's own term only re-orders its columns, unless p also acts elsewhere on the tensor
+            if (p, term) in self.cache and keys.count(term[0]) == 1:
+                value = self.cache[(p, term)][1][:, step]
+                self.cache[(p, term)] = (self.version[term[0]], value)
+
+
 def weight_matching(
     spec: PermutationSpec,
     target_state: State,
@@ -98,30 +163,20 @@ def weight_matching(
     Starlight); `seed` fixes the order in which permutations are visited; `max_iter` bounds the
     rounds over all permutations.
     """
-    terms = {
-        p: [t for t in ts if t[0] not in spec.evidence_free]
-        for p, ts in spec.terms(source_state).items()
-    }
     sizes = spec.sizes(source_state)
-    keys = {t[0] for ts in terms.values() for t in ts}
     device = next(iter(source_state.values())).device
     start = init_perm if init_perm is not None else {p: torch.arange(n) for p, n in sizes.items()}
-    perm = {p: start[p].to(device).clone() for p in sizes}
-    # The source, permuted by the current perm: a group's cost is then its correlation in the
-    # current basis, and an update re-indexes only the tensors that group touches.
-    moved = {k: permute_axes(spec, perm, k, source_state[k].detach()) for k in keys}
-    target = {k: target_state[k].detach().to(moved[k]) for k in keys}
-    target_rows = {t: _unit_rows(target[t[0]], *t[1:]) for ts in terms.values() for t in ts}
+    problem = _Problem(spec, target_state, source_state, {p: start[p].to(device) for p in sizes})
     # a unit of work is one permutation, or one head group solved jointly
     work: dict[str, list[str]] = {}
     for p in sorted(sizes):
-        if terms[p]:
+        if problem.terms[p]:
             work.setdefault(spec.heads[p][0] if p in spec.heads else p, []).append(p)
-    touches = {w: {t[0] for p in ps for t in terms[p]} for w, ps in work.items()}
+    touches = {w: {t[0] for p in ps for t in problem.terms[p]} for w, ps in work.items()}
     names = sorted(work)
     dirty = set(names)  # whose cost may have changed since it was last solved
-    # Before a neighbour is solved its axes are in arbitrary order: compare sorted rows instead
-    # (invariant to that order), so the first round is not misled by unsolved neighbours.
+    # Before a neighbour is solved its axes are in arbitrary order: compare signatures that are
+    # invariant to that order instead, so the first round is not misled by unsolved neighbours.
     solved = set(sizes) if init_perm is not None else set()
     rng = np.random.default_rng(seed)
     for _ in range(max_iter):
@@ -133,7 +188,7 @@ def weight_matching(
                 continue
             dirty.discard(name)
             members = work[name]
-            costs = [_group_cost(spec, terms[p], target_rows, moved, solved) for p in members]
+            costs = [problem.cost(p, solved) for p in members]
             if members[0] in spec.heads:
                 cols = _solve_heads(costs, spec.heads[members[0]][1])
             else:
@@ -144,17 +199,13 @@ def weight_matching(
             )
             first = not set(members) <= solved
             solved |= set(members)
-            if new > old + 1e-12 * max(1.0, abs(old)):
+            if new > old + 1e-7 * max(1.0, abs(old)):  # float32 costs: smaller gains are noise
                 for p, k in zip(members, cols, strict=True):
-                    step = torch.as_tensor(k, dtype=torch.long, device=device)
-                    perm[p] = perm[p][step]
-                    for key, axis, offset, units, inner in terms[p]:
-                        index = _segment_index(moved[key].shape[axis], offset, units, inner, step)
-                        moved[key] = torch.index_select(moved[key], axis, index)
+                    problem.update(p, torch.as_tensor(k, dtype=torch.long, device=device))
             elif not first:
                 continue
             dirty |= {w for w in names if w != name and touches[w] & touches[name]}
-    return {p: v.cpu() for p, v in perm.items()}
+    return {p: v.cpu() for p, v in problem.perm.items()}
 
 
 def _segment_index(
