@@ -121,6 +121,34 @@ def check_experiment(name: str, exp: dict) -> None:
             _fail(f"{at}.stars.{star}.seed", f"{settings['seed']} is also a regular seed")
 
 
+def check_unique_keys(paths) -> None:
+    """Refuse YAML files that define a key twice (YAML loaders silently keep the last one).
+
+    A duplicated experiment name would otherwise hide an experiment without a word.
+    """
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"{key_node.start_mark.name}, line {key_node.start_mark.line + 1}: key "
+                    f"{key!r} is defined twice (first on line {seen[key] + 1}); names must be unique"
+                )
+            seen[key] = key_node.start_mark.line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    for path in paths:
+        with open(path) as f:
+            yaml.load(f, Loader=StrictLoader)  # SafeLoader subclass: builds no arbitrary objects
+
+
 def _key_path(path) -> str:
     return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
 
