@@ -90,8 +90,10 @@ class _Problem:
 
     `moved` holds the source permuted by the current `perm`, so a permutation's cost is its
     correlation in the current basis and an update re-indexes only the tensors it touches. Each
-    term's (units x units) correlation is cached with the version of its tensor: re-solving a
-    permutation after one neighbour changed recomputes only the terms that neighbour touched.
+    term's (units x units) correlation is cached with the versions of the other axes of its
+    tensor (re-ordering units on its own axis, even in another segment, leaves it unchanged):
+    re-solving a permutation after one neighbour changed recomputes only what that neighbour
+    touched. DenseNet's concatenations share tensors along one axis, so this matters there.
     """
 
     def __init__(self, spec: PermutationSpec, target: State, source: State, perm: Perm):
@@ -104,8 +106,8 @@ class _Problem:
         self.moved = {k: permute_axes(spec, perm, k, source[k].detach()) for k in keys}
         self.source = {k: source[k].detach() for k in keys}
         self.target = {k: target[k].detach().to(self.moved[k]) for k in keys}
-        self.version = dict.fromkeys(keys, 0)
-        self.cache: dict[tuple, tuple[int, torch.Tensor]] = {}
+        self.version = {(k, a): 0 for k in keys for a in range(self.moved[k].dim())}
+        self.cache: dict[tuple, tuple[tuple, torch.Tensor]] = {}
         self.signatures: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def cost(self, p: str, solved: set[str]) -> np.ndarray:
@@ -116,11 +118,12 @@ class _Problem:
             entries = self.spec.axes[key]
             others = {n for a, e in enumerate(entries) if a != axis for n in _names(e)}
             if others <= solved:
-                version, value = self.cache.get((p, term), (-1, None))
-                if version != self.version[key]:
+                deps = tuple(self.version[(key, a)] for a in range(len(entries)) if a != axis)
+                version, value = self.cache.get((p, term), (None, None))
+                if version != deps:
                     rows_t = _unit_rows(self.target[key], *term[1:])
                     value = rows_t @ _unit_rows(self.moved[key], *term[1:]).T
-                    self.cache[(p, term)] = (self.version[key], value)
+                    self.cache[(p, term)] = (deps, value)
             else:  # signatures are computed once; the current source order is a row gather
                 if term not in self.signatures:
                     self.signatures[term] = tuple(
@@ -135,17 +138,21 @@ class _Problem:
     def update(self, p: str, step: torch.Tensor) -> None:
         """Compose `step` (target unit -> current source unit) into perm[p]; re-index the source."""
         self.perm[p] = self.perm[p][step]
-        keys = [term[0] for term in self.terms[p]]
         for term in self.terms[p]:
             key, axis, offset, units, inner = term
             index = _segment_index(self.moved[key].shape[axis], offset, units, inner, step)
             self.moved[key] = torch.index_select(self.moved[key], axis, index)
-            self.version[key] += 1
-        for term in self.terms[p]:
-            # p's own term only re-orders its columns, unless p also acts elsewhere on the tensor
-            if (p, term) in self.cache and keys.count(term[0]) == 1:
-                value = self.cache[(p, term)][1][:, step]
-                self.cache[(p, term)] = (self.version[term[0]], value)
+            self.version[(key, axis)] += 1
+            if (p, term) in self.cache:  # p's own term: its columns follow the new order
+                deps, value = self.cache[(p, term)]
+                self.cache[(p, term)] = (deps, value[:, step])
+
+    def affected(self, members: list[str]) -> set[tuple[str, int]]:
+        """(tensor, axis) pairs whose correlations change when `members` are re-ordered."""
+        moved_axes = {(t[0], t[1]) for p in members for t in self.terms[p]}
+        return {
+            (key, a) for key, axis in moved_axes for a in range(self.moved[key].dim()) if a != axis
+        }
 
 
 def weight_matching(
@@ -172,7 +179,10 @@ def weight_matching(
     for p in sorted(sizes):
         if problem.terms[p]:
             work.setdefault(spec.heads[p][0] if p in spec.heads else p, []).append(p)
-    touches = {w: {t[0] for p in ps for t in problem.terms[p]} for w, ps in work.items()}
+    reads = {w: {(t[0], t[1]) for p in ps for t in problem.terms[p]} for w, ps in work.items()}
+    affects = {
+        w: {v for v in work if reads[v] & problem.affected(ps)} - {w} for w, ps in work.items()
+    }
     names = sorted(work)
     dirty = set(names)  # whose cost may have changed since it was last solved
     # Before a neighbour is solved its axes are in arbitrary order: compare signatures that are
@@ -204,7 +214,7 @@ def weight_matching(
                     problem.update(p, torch.as_tensor(k, dtype=torch.long, device=device))
             elif not first:
                 continue
-            dirty |= {w for w in names if w != name and touches[w] & touches[name]}
+            dirty |= affects[name]
     return {p: v.cpu() for p, v in problem.perm.items()}
 
 
