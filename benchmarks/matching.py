@@ -148,6 +148,13 @@ def part_barrier(use_rebasin: bool) -> None:
                   f"   (max|df| before BN re-estimation {change_stale:.1e})")  # fmt: skip
 
 
+def similarity(spec, target: dict, source: dict, perm: dict) -> float:
+    """Weight matching's objective: sum over matched tensors of <target, permuted source>."""
+    moved = apply_permutation(spec, perm, source)
+    keys = [k for k in spec.axes if k not in spec.evidence_free]
+    return float(sum((target[k].double() * moved[k].double()).sum() for k in keys))
+
+
 def part_starlight(n_anchors: int = 50) -> None:
     cfg = MODELS["ResNet-18 (CIFAR)"]
     gen = torch.Generator().manual_seed(0)
@@ -183,6 +190,8 @@ def part_starlight(n_anchors: int = 50) -> None:
     )
     print(f"speed-up {t_cold / t_warm:.1f}x; same permutation: {same}; "
           f"units whose match changed in the epoch: {changed:.3f}")  # fmt: skip
+    print(f"objective <star, P anchor>: cold {similarity(spec, state, anchors[0], cold):.2f}, "
+          f"warm {similarity(spec, state, anchors[0], warm):.2f}")  # fmt: skip
 
 
 def main() -> None:
