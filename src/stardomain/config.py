@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stardomain.data import DATASETS
-from stardomain.models import REGISTRY
+from stardomain.models import REGISTRY, import_factory, is_import_path
 from stardomain.perm import MATCHERS
 
 
@@ -80,16 +80,15 @@ def _fail(path: str, message: str) -> None:
 def check_experiment(name: str, exp: dict) -> None:
     """Cross-key checks of one (schema-validated) experiment."""
     at = f"experiments.{name}"
-    if exp["data"]["name"] not in DATASETS:
-        _fail(
-            f"{at}.data.name",
-            f"unknown dataset {exp['data']['name']!r}; allowed: {sorted(DATASETS)}",
-        )
-    if exp["model"]["name"] not in REGISTRY:
-        _fail(
-            f"{at}.model.name",
-            f"unknown model {exp['model']['name']!r}; allowed: {sorted(REGISTRY)}",
-        )
+    for key, known in (("data", DATASETS), ("model", REGISTRY)):
+        name = exp[key]["name"]
+        if is_import_path(name):
+            try:  # a user's factory: fail now if it cannot be imported, not in the first job
+                import_factory(name, f"{at}.{key}.name")
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+        elif name not in known:
+            _fail(f"{at}.{key}.name", f"unknown {key} {name!r}; allowed: {sorted(known)}")
     if exp["align"]["matcher"] not in MATCHERS:
         _fail(
             f"{at}.align.matcher",
@@ -171,6 +170,12 @@ def check_schema(config: dict, schema: dict) -> None:
         elif err.validator == "enum":
             problems.append(
                 f"{at}: {err.instance!r} is not allowed; allowed values: {err.validator_value}"
+            )
+        elif err.validator == "anyOf" and "enum" in err.validator_value[0]:
+            # a registry name or an import path (model.name, data.name)
+            problems.append(
+                f"{at}: {err.instance!r} is not allowed; allowed values: "
+                f"{err.validator_value[0]['enum']} or an import path package.module:function"
             )
         elif err.validator == "type":
             problems.append(

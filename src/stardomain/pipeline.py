@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from stardomain import barrier, io
-from stardomain.data import Batches, Data, load_data
+from stardomain.data import Data, load_data
 from stardomain.evaluate import reestimate_bn
 from stardomain.models import build_model, model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
@@ -115,7 +115,7 @@ def run_align(
     target, source = _state(target_path, arch, device), _state(source_path, arch, device)
     model = _model(settings["model"], data, 0, device).eval()
     spec = model_spec(settings["model"], model, data.in_shape)
-    x = data.test.x[:probe]
+    x = data.sample("test", probe)
     start = time.perf_counter()
     if align["matcher"] == "rebasin":
         moved_model = _model(settings["model"], data, 0, device)
@@ -123,7 +123,7 @@ def run_align(
         model.load_state_dict(target)
         rebasin_align(model, moved_model, x[:2], align["max_iter"])
         seconds = time.perf_counter() - start
-        bn = Batches(data.train, align["bn_batch_size"], shuffle=True, seed=align["seed"])
+        bn = data.batches("train", align["bn_batch_size"], shuffle=True, seed=align["seed"])
         reestimate_bn(moved_model, bn)
         moved = {k: v.detach() for k, v in moved_model.state_dict().items()}
         perm, fraction = {}, units_moved(spec, source, moved)

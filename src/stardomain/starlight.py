@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from stardomain.data import Batches, Data
+from stardomain.data import Data
 from stardomain.evaluate import evaluate, reestimate_bn
 from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
@@ -109,7 +109,7 @@ def train_star(
     scratch = {k: v.detach().clone() for k, v in model.named_buffers()}
     rng = np.random.default_rng(seed)
     sample_t = t_sampler(star, rng)
-    batches = Batches(data.train, recipe["batch_size"], shuffle=True, seed=seed)
+    batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
     epochs = star["epochs"]
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, epochs, len(batches))
@@ -144,9 +144,10 @@ def train_star(
             loss_sum += loss.detach()  # stays on device: no sync per step
         # after each epoch: re-estimate the star's own BN statistics on training data
         if has_batchnorm(model):
-            reestimate_bn(model, Batches(data.train, recipe["batch_size"], True, seed + epoch))
+            bn = data.batches("train", recipe["batch_size"], True, seed + epoch, augment=True)
+            reestimate_bn(model, bn)  # on the augmented training loader, as the paper
         check_finite(loss_sum, f"{label}, epoch {epoch}")
-        test_loss, test_acc = evaluate(model, Batches(data.test, 1024, shuffle=False))
+        test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
         history.append(
             dict(
                 epoch=epoch,

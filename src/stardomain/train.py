@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stardomain.data import Batches, Data
+from stardomain.data import Data
 from stardomain.evaluate import evaluate
 
 
@@ -78,7 +78,7 @@ def train_regular(
     Returns one dict per epoch: epoch, lr, train_loss (running mean over the epoch's batches),
     test_loss, test_accuracy.
     """
-    batches = Batches(data.train, recipe["batch_size"], shuffle=True, seed=seed)
+    batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, recipe["epochs"], len(batches))
     history = []
@@ -94,7 +94,7 @@ def train_regular(
             sched.step()
             loss_sum += loss.detach()  # stays on device: no sync per step
         check_finite(loss_sum, f"{label}, epoch {epoch}")
-        test_loss, test_acc = evaluate(model, Batches(data.test, 1024, shuffle=False))
+        test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
         history.append(
             dict(
                 epoch=epoch,
