@@ -78,3 +78,15 @@ def test_a_figure_target_builds_only_what_it_needs(tmp_path: Path, run_snakemake
     counts = job_counts(proc.stdout)
     assert counts["fig2"] == 1 and "table1" not in counts and "barriers" not in counts
     assert counts["train_regular"] == 4
+
+
+def test_switching_the_matcher_reruns_alignment_and_downstream_only(done: Path, run_snakemake):
+    config = tiny_config()
+    config["experiments"]["tiny"]["align"] = {"matcher": "rebasin"}
+    counts = job_counts(run_snakemake(done, config, "-n").stdout)
+    assert (
+        "train_regular" not in counts and "train_star" not in counts
+    )  # Starlight keeps its matcher
+    assert counts["align"] == 5  # every permuted pair
+    assert counts["interpolate"] == 5  # the permuted curves; the 4 naive curves stay
+    assert {"barriers", "curves", "table1", "fig2"} <= set(counts)

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 from stardomain.data import DATASETS
 from stardomain.models import REGISTRY, import_factory, is_import_path
-
-MATCHERS = ("weight_matching",)
+from stardomain.perm import MATCHERS
 
 
 class ConfigError(ValueError):

@@ -97,9 +97,20 @@ def load_model(path: str | os.PathLike, arch: dict | None = None) -> dict:
     return obj
 
 
-def save_perm(path: str | os.PathLike, perm: dict[str, torch.Tensor], info: dict) -> None:
-    """Write a permutation file: perm (name -> LongTensor) plus how it was found."""
-    save_torch(dict(format=PERM_FORMAT, perm=perm, info=info), path)
+def save_perm(
+    path: str | os.PathLike,
+    perm: dict[str, torch.Tensor],
+    info: dict,
+    state: dict[str, torch.Tensor] | None = None,
+) -> None:
+    """Write a permutation file: perm (name -> LongTensor) plus how it was found.
+
+    `state`: the moved model itself, for matchers that permute a model instead of returning a
+    permutation (rebasin); readers then use it in place of applying `perm`.
+    """
+    if state is not None:
+        state = {k: v.detach().cpu() for k, v in state.items()}
+    save_torch(dict(format=PERM_FORMAT, perm=perm, info=info, state=state), path)
 
 
 def load_perm(path: str | os.PathLike) -> dict:

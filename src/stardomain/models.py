@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from stardomain import archs
-from stardomain.perm import PermutationSpec, mlp_spec
+from stardomain.perm import PermutationSpec, mlp_spec, spec_from_trace
 
 
 class MLPBlock(nn.Module):
@@ -141,15 +141,16 @@ def build_model(cfg: dict, in_shape: tuple[int, ...], num_classes: int, seed: in
         return builder(cfg, tuple(in_shape), num_classes)
 
 
-def model_spec(cfg: dict) -> PermutationSpec:
-    """Permutation spec of the model named by `cfg["name"]` (registry entries with a hand spec)."""
-    spec = None if is_import_path(cfg["name"]) else REGISTRY[cfg["name"]][1]
-    if spec is None:
-        raise NotImplementedError(
-            f"model.name: {cfg['name']!r} has no hand-written permutation spec; "
-            "its spec is derived from the traced model"
-        )
-    return spec(cfg)
+def model_spec(cfg: dict, model: nn.Module, in_shape: tuple[int, ...]) -> PermutationSpec:
+    """Permutation spec of `model` (built from `cfg` for inputs of shape `in_shape`).
+
+    The registry's hand-written spec where it has one, otherwise the spec derived by tracing the
+    model (`stardomain.perm.spec_from_trace`), which covers any nn.Module the tracer can read.
+    """
+    hand = REGISTRY.get(cfg["name"], (None, None))[1]
+    if hand is not None:
+        return hand(cfg)
+    return spec_from_trace(model, tuple(in_shape)).spec
 
 
 def has_batchnorm(model: nn.Module) -> bool:

@@ -20,8 +20,10 @@ from tqdm import tqdm
 
 from stardomain import barrier, io
 from stardomain.data import Data, load_data
+from stardomain.evaluate import reestimate_bn
 from stardomain.models import build_model, model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
+from stardomain.perm.rebasin import rebasin_align, units_moved
 from stardomain.resume import ResumeFile
 from stardomain.starlight import train_star
 from stardomain.train import train_regular
@@ -103,7 +105,7 @@ def run_train_star(
     history, perms = train_star(
         model,
         anchors,
-        model_spec(settings["model"]),
+        model_spec(settings["model"], model, data.in_shape),
         data,
         settings["train"],
         star,
@@ -122,26 +124,41 @@ def run_train_star(
 def run_align(
     out: str, target_path: str, source_path: str, settings: dict, device: str, probe: int = 256
 ) -> None:
-    """Match model `source` onto `target`; store the permutation and its sanity figures.
+    """Match model `source` onto `target` with `align.matcher`; store the result and sanity figures.
 
-    Sanity figures: max |f_perm(x) - f(x)| of the permuted source in eval mode over `probe` test
-    images (should be float round-off), and the fraction of hidden units moved.
+    weight_matching stores a permutation; rebasin (which permutes a model in place and leaves BN
+    statistics stale) stores the permuted source state after re-estimating its BN statistics on
+    the train split, as the paper's authors did. Sanity figures: max |f_perm(x) - f(x)| in eval
+    mode over `probe` test images (float round-off for a correct matcher), the fraction of hidden
+    units moved, and the matching time.
     """
+    align = settings["align"]
     device = resolve_device(device)
     data = load_data(settings["data"], device)
     arch = arch_of(settings["model"], data)
     target, source = _state(target_path, arch, device), _state(source_path, arch, device)
-    spec = model_spec(settings["model"])
-    align = settings["align"]
-    start = time.perf_counter()
-    perm = weight_matching(spec, target, source, seed=align["seed"], max_iter=align["max_iter"])
-    seconds = time.perf_counter() - start
     model = _model(settings["model"], data, 0, device).eval()
+    spec = model_spec(settings["model"], model, data.in_shape)
     x = data.sample("test", probe)
+    start = time.perf_counter()
+    if align["matcher"] == "rebasin":
+        moved_model = _model(settings["model"], data, 0, device)
+        moved_model.load_state_dict(source)
+        model.load_state_dict(target)
+        rebasin_align(model, moved_model, x[:2], align["max_iter"])
+        seconds = time.perf_counter() - start
+        bn = data.batches("train", align["bn_batch_size"], shuffle=True, seed=align["seed"])
+        reestimate_bn(moved_model, bn)
+        moved = {k: v.detach() for k, v in moved_model.state_dict().items()}
+        perm, fraction = {}, units_moved(spec, source, moved)
+    else:
+        perm = weight_matching(spec, target, source, seed=align["seed"], max_iter=align["max_iter"])
+        seconds = time.perf_counter() - start
+        moved, fraction = apply_permutation(spec, perm, source), fraction_moved(perm)
     with torch.no_grad():
         model.load_state_dict(source)
         before = model(x)
-        model.load_state_dict(apply_permutation(spec, perm, source))
+        model.load_state_dict(moved)
         after = model(x)
     info = dict(
         matcher=align["matcher"],
@@ -149,10 +166,11 @@ def run_align(
         target=target_path,
         source=source_path,
         seconds=seconds,
-        fraction_moved=fraction_moved(perm),
+        fraction_moved=fraction,
         max_abs_output_change=float((after - before).abs().max()),
     )
-    io.save_perm(out, {k: v.cpu() for k, v in perm.items()}, info)
+    state = moved if align["matcher"] == "rebasin" else None
+    io.save_perm(out, {k: v.cpu() for k, v in perm.items()}, info, state)
 
 
 def run_curve(
@@ -179,8 +197,12 @@ def run_curve(
     row = dict(pair, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
     if perm_path is not None:
         perm = io.load_perm(perm_path)
-        spec = model_spec(settings["model"])
-        state_b = apply_permutation(spec, perm["perm"], state_b)
+        if perm.get("state") is not None:  # a matcher that stores the moved model (rebasin)
+            state_b = {k: v.to(device) for k, v in perm["state"].items()}
+        else:
+            model = _model(settings["model"], data, 0, device)
+            spec = model_spec(settings["model"], model, data.in_shape)
+            state_b = apply_permutation(spec, perm["perm"], state_b)
         row.update(
             {k: perm["info"][k] for k in ("matcher", "fraction_moved", "max_abs_output_change")}
         )

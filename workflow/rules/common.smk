@@ -33,7 +33,8 @@ def star_settings(exp, star):
         regular_settings(exp),
         name=star,
         star=design.star_settings(e, star),
-        align=e["align"],
+        # Starlight always re-aligns with weight_matching: the matcher choice must not retrain stars
+        align={k: e["align"][k] for k in ("max_iter", "seed")},
     )
 
 
