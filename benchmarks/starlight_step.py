@@ -116,7 +116,7 @@ def epoch_overhead() -> dict[str, float]:
     out = {}
     for bn in (False, True):
         cfg = dict(name="mlp", width=8, depth=2, batchnorm=bn)
-        spec = model_spec(cfg)
+        spec = model_spec(cfg, build_model(cfg, data.in_shape, 10, 0), data.in_shape)
         models = []
         for s in range(21):
             m = build_model(cfg, data.in_shape, 10, s)

@@ -137,21 +137,6 @@ def test_every_paper_experiment_dag_matches_the_design(tmp_path):
     assert counts["barriers"] == counts["curves"] == len(PAPER)
 
 
-def specs_available() -> bool:
-    """True once permutation specs of the convolutional models exist (derived by tracing)."""
-    import inspect
-
-    from stardomain.models import build_model, model_spec
-
-    cfg = dict(name="resnet18", width=8)
-    args = (cfg, build_model(cfg, (3, 32, 32), 10, 0), (3, 32, 32))
-    try:  # the hand-spec signature is model_spec(cfg); traced specs also take the model
-        model_spec(*args[: len(inspect.signature(model_spec).parameters)])
-    except NotImplementedError:
-        return False
-    return True
-
-
 def scaled_down(root: Path) -> dict:
     """cifar10_resnet18 as shipped, scaled down in epochs, models, width and (fake) data size."""
     exp = copy.deepcopy(EXPERIMENTS["cifar10_resnet18"])
@@ -164,7 +149,6 @@ def scaled_down(root: Path) -> dict:
 
 
 @pytest.mark.workflow
-@pytest.mark.skipif(not specs_available(), reason="needs permutation specs of conv models")
 def test_scaled_down_resnet18_cifar10_runs_every_stage(tmp_path):
     write_cifar(tmp_path / "cifar10", n_train=200, n_test=100)
     snakemake(tmp_path, scaled_down(tmp_path / "cifar10"))

@@ -153,7 +153,7 @@ def star_setup(tmp_path, realign: str):
     def fit(progress=None):
         model = build_model(exp["model"], data.in_shape, data.num_classes, 7)
         resume = ResumeFile.beside(tmp_path / f"star-{realign}.pt", dict(star=star))
-        spec = model_spec(exp["model"])
+        spec = model_spec(exp["model"], model, data.in_shape)
         args = (model, anchors, spec, data, exp["train"], star, exp["align"], 7)
         history, perms = train_star(*args, progress=progress, resume=resume)
         return model, history, perms
