@@ -16,9 +16,10 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
 Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
 
+import yaml
 from snakemake.utils import min_version, validate
 
-from stardomain.config import check_config
+from stardomain.config import check_config, check_schema
 
 min_version("9.0")
 
@@ -26,7 +27,11 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+# 1. short messages naming the key path; 2. fill defaults; 3. checks across keys.
+SCHEMA = "workflow/schemas/config.schema.yaml"
+with open(workflow.source_path(SCHEMA)) as f:
+    check_schema(config, yaml.safe_load(f))
+validate(config, SCHEMA)
 check_config(config)
 
 

@@ -62,3 +62,17 @@ def snakemake(workdir: Path, config: dict, *args: str, check: bool = True, timeo
 @pytest.fixture
 def run_snakemake():
     return snakemake
+
+
+def job_counts(dry_run_stdout: str) -> dict[str, int]:
+    """Rule -> number of jobs, read from the 'Job stats' table of a `snakemake -n` run."""
+    counts: dict[str, int] = {}
+    lines = dry_run_stdout.splitlines()
+    if "Job stats:" not in lines:
+        return counts  # nothing to be done
+    for line in lines[lines.index("Job stats:") + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts

@@ -53,6 +53,9 @@ def curve(
     Returns long-format rows: t, split, loss, accuracy.
     """
     keys = param_keys(model)
+    # private copies: the states may alias the model's own tensors, which evaluation overwrites
+    state_a = {k: v.detach().clone() for k, v in state_a.items()}
+    state_b = {k: v.detach().clone() for k, v in state_b.items()}
     splits = {
         "train": Batches(data.train, eval_batch_size, shuffle=False),
         "test": Batches(data.test, eval_batch_size, shuffle=False),

@@ -135,6 +135,41 @@ def check_experiment(name: str, exp: dict) -> None:
             _fail(f"{at}.stars.{star}.seed", f"{settings['seed']} is also a regular seed")
 
 
+def _key_path(path) -> str:
+    return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
+
+
+def check_schema(config: dict, schema: dict) -> None:
+    """Validate `config` against the JSON schema; raise one short message per problem.
+
+    jsonschema's own messages print the whole sub-schema; these name the key path, the offending
+    value and the allowed values instead. Defaults are filled later by `snakemake.utils.validate`.
+    """
+    from jsonschema import Draft202012Validator
+
+    problems = []
+    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path)):
+        at = _key_path(err.absolute_path) or "<config>"
+        if err.validator == "additionalProperties":
+            allowed = sorted(err.schema.get("properties", {}))
+            extra = sorted(set(err.instance) - set(allowed))
+            problems.append(f"{at}: unknown key(s) {extra}; allowed keys: {allowed}")
+        elif err.validator == "enum":
+            problems.append(
+                f"{at}: {err.instance!r} is not allowed; allowed values: {err.validator_value}"
+            )
+        elif err.validator == "type":
+            problems.append(
+                f"{at}: {err.instance!r} has the wrong type; expected {err.validator_value}"
+            )
+        elif err.validator == "propertyNames":
+            problems.append(f"{at}: name {err.instance!r} must match {err.validator_value}")
+        else:
+            problems.append(f"{at}: {err.message}")
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
 def check_config(config: dict) -> None:
     """Cross-key checks of the whole (schema-validated) config."""
     for i, name in enumerate(config["all"]):

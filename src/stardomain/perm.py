@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 Perm = dict[str, torch.Tensor]  # permutation name -> LongTensor of unit indices
 State = dict[str, torch.Tensor]
@@ -121,6 +120,9 @@ def weight_matching(
     Cost matrices are computed on the tensors' device (float32/64 as stored); only the assignment
     runs on CPU. `init_perm` warm-starts the search (e.g. last epoch's permutation in Starlight).
     """
+    # imported here: scipy.optimize costs ~1 s of start-up that training jobs need not pay
+    from scipy.optimize import linear_sum_assignment
+
     groups = spec.perm_to_axes
     sizes = spec.sizes(source_state)
     if init_perm is None:

@@ -1,0 +1,76 @@
+"""Config validation: bad configs fail before any job runs, with a message naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stardomain.config import ConfigError, check_config, check_schema, pairs
+
+from conftest import REPO, tiny_config
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+
+
+def filled(config: dict) -> dict:
+    """Schema defaults filled, as the Snakefile does (through snakemake.utils.validate)."""
+    from snakemake.utils import validate
+
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return config
+
+
+def test_shipped_config_validates_and_defaults_are_filled():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    check_schema(config, SCHEMA)
+    filled(config)
+    check_config(config)
+    exp = config["experiments"]["digits"]
+    assert exp["eval"]["bn_batches"] is None and exp["stars"]["main"]["beta"] == [2.0, 2.0]
+    kinds = [(p.kind, p.alignment) for p in pairs(exp)]
+    assert kinds.count(("regular-regular", "permuted")) == 25
+    assert kinds.count(("star-heldout", "permuted")) == 5
+    assert kinds.count(("star-anchor", "permuted")) == 5
+
+
+def edit(path: str, value):
+    """A tiny config with the value at dotted `path` (under experiments.tiny) replaced."""
+    config = tiny_config()
+    node = config["experiments"]["tiny"]
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return config
+
+
+BAD = [  # (dotted path under experiments.tiny, bad value, text the error must contain)
+    ("train.epoch", 3, "experiments.tiny.train: unknown key(s) ['epoch']"),
+    ("train.epochs", "three", "experiments.tiny.train.epochs: 'three' has the wrong type"),
+    ("train.epochs", -1, "experiments.tiny.train.epochs"),
+    ("model.name", "resnet1000", "experiments.tiny.model.name: 'resnet1000' is not allowed"),
+    ("stars.main.t_sampling", "gauss", "allowed values: ['uniform', 'beta', 'constant']"),
+    ("n_anchors", 3, "experiments.tiny.n_anchors: n_anchors (3) + n_heldout (2) exceeds"),
+    ("eval.grid", [0.1, 0.5, 1.0], "experiments.tiny.eval.grid: must be increasing from 0 to 1"),
+    ("stars.main.n_anchors", 5, "experiments.tiny.stars.main.n_anchors: 5 exceeds"),
+    ("seeds", [0, 1, 1, 2], "experiments.tiny.seeds"),
+]
+
+
+@pytest.mark.parametrize("path,value,message", BAD, ids=[b[0] for b in BAD])
+def test_bad_config_is_refused_with_the_key_path(path, value, message):
+    config = edit(path, value)
+    with pytest.raises(ConfigError) as err:
+        check_schema(config, SCHEMA)
+        check_config(filled(config))
+    assert message in str(err.value)
+
+
+def test_snakemake_refuses_bad_configs_before_any_job(tmp_path: Path, run_snakemake):
+    for i, (path, value, message) in enumerate(BAD[:3] + BAD[5:6]):
+        proc = run_snakemake(tmp_path / str(i), edit(path, value), "-n", check=False)
+        assert proc.returncode != 0
+        assert message in proc.stdout + proc.stderr
+        assert "Job stats" not in proc.stdout and not (tmp_path / str(i) / "results").exists()
