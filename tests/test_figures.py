@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import REPO
 
 from stardomain import config as design
 from stardomain import ensemble, plots, summary
 from stardomain.data import Batches, Data, Split
 from stardomain.models import build_model
+
+from conftest import REPO
 
 STYLE = {"dpi": 60, "font_size": 8}
 
@@ -136,15 +137,15 @@ def _designs() -> pd.DataFrame:
     exp = dict(exp, stars={"main": exp["stars"]["main"], "n1": exp["stars"]["n1"]})
     return pd.concat(
         [
-            summary.design("a", exp),
-            summary.design("b", dict(exp, model=dict(exp["model"], width=16))),
+            summary.design_of("a", exp),
+            summary.design_of("b", dict(exp, model=dict(exp["model"], width=16))),
         ]
     )
 
 
 def test_design_resolves_anchors_and_labels():
     exp = default_config()["experiments"]["digits"]
-    table = summary.design("digits", exp).set_index("star")
+    table = summary.design_of("digits", exp).set_index("star")
     assert table.loc["star-main", "n_anchors"] == exp["n_anchors"]
     assert table.loc["star-n1", "n_anchors"] == 1
     assert table.loc["star-beta", "t_label"] == "Beta(2,2)"
@@ -253,3 +254,115 @@ def test_bad_ensemble_star_names_the_key():
     config["experiments"]["digits"]["ensemble"]["stars"] = ["ghost"]
     with pytest.raises(design.ConfigError, match=r"experiments.digits.ensemble.stars\[0\]"):
         design.check_config(config)
+
+
+# ---- workflow: the tiny experiment with every figure ----------------------------------------------
+
+FIGURE_FILES = [
+    "figures/fig2.png", "figures/fig2.pdf", "figures/table1.csv",
+    "figures/fig_n_anchors.png", "figures/fig_n_anchors.pdf", "figures/fig_n_anchors.csv",
+    "figures/table_t_sampling.csv", "figures/table_t_sampling.md",
+    "figures/fig_width_depth.png", "figures/fig_width_depth.pdf", "figures/fig_width_depth.csv",
+    "figures/fig_ensemble.png", "figures/fig_ensemble.pdf",
+    "figures/table_ensemble.csv", "figures/table_ensemble.md",
+]  # fmt: skip
+PLOTTING_RULES = {"fig2", "fig_n_anchors", "fig_width_depth", "fig_ensemble"}
+
+
+def figures_config() -> dict:
+    """TINY plus two ablation stars, a width and a depth variant (3 models each) and every figure."""
+    from conftest import tiny_config
+
+    config = tiny_config()
+    tiny = config["experiments"]["tiny"]
+    ablation = {"epochs": 2, "pairs": "heldout_permuted"}
+    tiny["stars"]["n1"] = dict(ablation, n_anchors=1)
+    tiny["stars"]["beta"] = dict(ablation, t_sampling="beta")
+    tiny["ensemble"] = {"stars": ["main"], "bma_samples": 4}
+    for name, change in (("tiny_w4", {"width": 4}), ("tiny_d1", {"depth": 1})):
+        config["experiments"][name] = dict(
+            tiny,
+            model=dict(tiny["model"], **change),
+            seeds=[0, 1, 2],
+            n_anchors=2,
+            n_heldout=1,
+            stars={"main": ablation},
+            eval={"grid": [0.0, 0.5, 1.0], "pair_anchors": 1, "naive": False},
+            ensemble={},
+        )
+    config["figures"] = {
+        "fig2": {"stars": ["main"]},
+        "n_sweep": {"experiment": "tiny", "stars": ["n1", "main"]},
+        "t_sampling": {"experiment": "tiny", "stars": ["main", "beta"]},
+        "width_sweep": ["tiny_w4", "tiny"],
+        "depth_sweep": ["tiny_d1", "tiny"],
+        "ensemble": ["tiny"],
+        "style": {"dpi": 80},
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def figures_done(tmp_path_factory):
+    """A workdir where `figures_config` ran to the end once, plus its HTML report."""
+    from conftest import snakemake
+
+    workdir = tmp_path_factory.mktemp("figures")
+    snakemake(workdir, figures_config())
+    snakemake(workdir, figures_config(), "--report", "report.html")
+    return workdir
+
+
+@pytest.mark.workflow
+def test_every_figure_is_built_with_its_numbers(figures_done):
+    for path in FIGURE_FILES:
+        assert (figures_done / path).stat().st_size > 0, path
+    assert (figures_done / "figures/fig_ensemble.pdf").read_bytes().startswith(b"%PDF")
+    n_sweep = pd.read_csv(figures_done / "figures/fig_n_anchors.csv")
+    assert list(n_sweep["n_anchors"]) == [1, 2] and (n_sweep["n_star_pairs"] == 2).all()
+    assert "Beta(2,2)" in (figures_done / "figures/table_t_sampling.md").read_text()
+    sweep = pd.read_csv(figures_done / "figures/fig_width_depth.csv")
+    assert list(zip(sweep["sweep"], sweep["width"], sweep["depth"], strict=True)) == [
+        ("width", 4, 2), ("width", 8, 2), ("depth", 8, 1), ("depth", 8, 2),
+    ]  # fmt: skip
+    x, y = sweep["regular_barrier_loss_train_mean"], sweep["star_barrier_loss_train_mean"]
+    assert sweep["fit_slope"].iloc[0] == pytest.approx(plots.fit_through_origin(x[:3], y[:3]))
+    table = pd.read_csv(figures_done / "figures/table_ensemble.csv").set_index("method")
+    assert list(table.index) == ["single", "star", "ensemble", "bma"]
+    assert table.loc["single", "models"] == 2  # the two held-out models
+    assert table.loc["ensemble", "members"] == 2 and table.loc["bma", "members"] == 4
+    assert table["accuracy_mean"].between(0.05, 1).all()
+
+
+@pytest.mark.workflow
+def test_report_contains_every_figure(figures_done):
+    html = (figures_done / "report.html").read_text()
+    for name in ("fig2", "fig_n_anchors", "fig_width_depth", "fig_ensemble"):
+        assert f"{name}.png" in html, name
+    for name in ("table1", "table_t_sampling", "table_ensemble"):
+        assert f"{name}.csv" in html, name
+
+
+@pytest.mark.workflow
+def test_plotting_key_reruns_only_plotting_jobs(figures_done, run_snakemake):
+    from conftest import job_counts
+
+    assert "Nothing to be done" in run_snakemake(figures_done, figures_config(), "-n").stdout
+    config = figures_config()
+    config["figures"]["style"]["dpi"] = 90
+    counts = job_counts(run_snakemake(figures_done, config, "-n").stdout)
+    assert set(counts) - {"all"} == PLOTTING_RULES
+    config = figures_config()
+    config["figures"]["n_sweep"]["stars"] = ["main", "n1"]
+    counts = job_counts(run_snakemake(figures_done, config, "-n").stdout)
+    assert set(counts) - {"all"} == {"fig_n_anchors"}
+
+
+@pytest.mark.workflow
+def test_bma_samples_rerun_the_ensemble_job_only(figures_done, run_snakemake):
+    from conftest import job_counts
+
+    config = figures_config()
+    config["experiments"]["tiny"]["ensemble"]["bma_samples"] = 6
+    counts = job_counts(run_snakemake(figures_done, config, "-n").stdout)
+    assert set(counts) - {"all"} == {"ensemble", "fig_ensemble"}

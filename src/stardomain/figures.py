@@ -32,9 +32,9 @@ def _pm(table: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 3) -
     return pd.Series([f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(mean, std, strict=True)])
 
 
-def write_design(out_csv: str, name: str, experiment: dict) -> None:
+def write_design(out_csv: str, name: str, stars: dict, model: dict, n_heldout: int) -> None:
     """results/<exp>/design.csv: what each star of the experiment is (see `summary.design`)."""
-    _write_csv(summary.design(name, experiment), out_csv)
+    _write_csv(summary.design(name, stars, model, n_heldout), out_csv)
 
 
 def write_table1(barrier_paths: list[str], out_csv: str, out_md: str) -> None:

@@ -83,11 +83,10 @@ def table1_markdown(table: pd.DataFrame) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def design(name: str, exp: dict) -> pd.DataFrame:
-    """One row per star of experiment `exp` (validated config): its resolved settings and model."""
+def design(name: str, stars: dict[str, dict], model: dict, n_heldout: int) -> pd.DataFrame:
+    """One row per star: its resolved settings (`config.star_settings`) and the model it shares."""
     rows = []
-    for star in exp["stars"]:
-        settings = cfg.star_settings(exp, star)
+    for star, settings in stars.items():
         rows.append(
             dict(
                 experiment=name,
@@ -98,13 +97,19 @@ def design(name: str, exp: dict) -> pd.DataFrame:
                 mu_star=settings["mu_star"],
                 realign=settings["realign"],
                 star_epochs=settings["epochs"],
-                model=exp["model"]["name"],
-                width=exp["model"]["width"],
-                depth=exp["model"]["depth"],
-                n_heldout=exp["n_heldout"],
+                model=model["name"],
+                width=model["width"],
+                depth=model["depth"],
+                n_heldout=n_heldout,
             )
         )
     return pd.DataFrame(rows)
+
+
+def design_of(name: str, exp: dict) -> pd.DataFrame:
+    """`design` of a validated experiment config."""
+    stars = {s: cfg.star_settings(exp, s) for s in exp["stars"]}
+    return design(name, stars, exp["model"], exp["n_heldout"])
 
 
 def t_label(star: dict) -> str:

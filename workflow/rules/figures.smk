@@ -11,7 +11,12 @@ rule describe_stars:
     conda:
         "../../envs/stardomain.yaml"
     params:
-        experiment=lambda wc: EXPERIMENTS[wc.exp],
+        stars=lambda wc: {
+            s: design.star_settings(EXPERIMENTS[wc.exp], s)
+            for s in EXPERIMENTS[wc.exp]["stars"]
+        },
+        model=lambda wc: EXPERIMENTS[wc.exp]["model"],
+        n_heldout=lambda wc: EXPERIMENTS[wc.exp]["n_heldout"],
     script:
         "../scripts/describe_stars.py"
 
