@@ -26,10 +26,19 @@ def _write_text(text: str, path: str) -> None:
         tmp.write_text(text)
 
 
-def _pm(table: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 3) -> pd.Series:
-    """'mean ± std' strings of `<column>_mean` and `<column>_std`."""
+def _pm(
+    table: pd.DataFrame, column: str, scale: float = 1.0, digits: int = 3, count: str | None = None
+) -> pd.Series:
+    """'mean ± std' strings of `<column>_mean` and `<column>_std` (the mean alone where the
+    `count` column says it is one value)."""
     mean, std = scale * table[f"{column}_mean"], scale * table[f"{column}_std"]
-    return pd.Series([f"{m:.{digits}f} ± {s:.{digits}f}" for m, s in zip(mean, std, strict=True)])
+    single = table[count] == 1 if count else pd.Series(False, index=table.index)
+    return pd.Series(
+        [
+            f"{m:.{digits}f}" if one else f"{m:.{digits}f} ± {s:.{digits}f}"
+            for m, s, one in zip(mean, std, single, strict=True)
+        ]
+    )
 
 
 def write_design(out_csv: str, name: str, stars: dict, model: dict, n_heldout: int) -> None:
@@ -79,9 +88,9 @@ def write_t_sampling(
             "N": table["n_anchors"],
             "train": _pm(table, "star_barrier_loss_train"),
             "test": _pm(table, "star_barrier_loss_test"),
-            "ratio": table["ratio_barrier_loss_train"],
+            "ratio": [f"{v:.2f}" for v in table["ratio_barrier_loss_train"]],
             "loss": table["star_train_loss"],
-            "acc": 100 * table["star_test_accuracy"],
+            "acc": [f"{100 * v:.1f}" for v in table["star_test_accuracy"]],
         }
     )
     headers = {
@@ -126,17 +135,19 @@ def write_ensemble(
             "experiment": table["experiment"],
             "method": table["method"],
             "star": table["star"],
+            "models": table["models"],
             "members": table["members"],
-            "acc": _pm(table, "accuracy", 100, 1),
-            "nll": _pm(table, "nll"),
-            "ece": _pm(table, "ece", 100, 2),
-            "auroc": _pm(table, "auroc_misclassification"),
+            "acc": _pm(table, "accuracy", 100, 1, "models"),
+            "nll": _pm(table, "nll", count="models"),
+            "ece": _pm(table, "ece", 100, 2, "models"),
+            "auroc": _pm(table, "auroc_misclassification", count="models"),
         }
     )
     headers = {
         "experiment": "experiment",
         "method": "method",
         "star": "star",
+        "models": "models (mean ± std over)",
         "members": "models averaged",
         "acc": "test acc. (%)",
         "nll": "test NLL (nats)",

@@ -114,7 +114,10 @@ def fig_n_anchors(table: pd.DataFrame, out_paths: list[str], style: dict) -> Non
             ax.set_xscale("log")
             ax.set_xticks(n, [str(v) for v in n])
             ax.minorticks_off()
-            ax.set_ylim(bottom=0)
+            star = (
+                table[f"star_barrier_loss_{split}_mean"] + table[f"star_barrier_loss_{split}_std"]
+            )
+            ax.set_ylim(0, 1.1 * max(mean + std, star.max()))
             ax.set_xlabel("number of anchors N (models)")
             ax.set_ylabel(BARRIER[split])
             ax.set_title(f"{table['experiment'].iloc[0]} — {split} split")
@@ -190,11 +193,11 @@ def fig_width_depth(sweep: pd.DataFrame, out_paths: list[str], style: dict) -> f
     return slope
 
 
-ENSEMBLE = {  # method -> label, grey level, hatch
-    "single": ("single regular model", "#ffffff", ""),
-    "star": ("star model", "#bbbbbb", "//"),
-    "ensemble": ("deep ensemble of anchors", "#777777", ""),
-    "bma": ("BMA over star domain", "#222222", "xx"),
+ENSEMBLE = {  # method -> label, marker, fill
+    "single": ("single regular model (mean ± std)", "o", "#ffffff"),
+    "star": ("star model", "^", "#999999"),
+    "ensemble": ("deep ensemble of the anchors", "s", "#555555"),
+    "bma": ("BMA over the star domain", "D", "#000000"),
 }
 SCORES = {
     "accuracy": ("test accuracy (%)", 100),
@@ -204,28 +207,26 @@ SCORES = {
 
 
 def fig_ensemble(summary: pd.DataFrame, out_paths: list[str], style: dict) -> None:
-    """Bars per method (mean, std over held-out models for `single`), one group per experiment and
-    star; summary: `summary.ensemble_summary` rows."""
+    """One marker per method (std bar over held-out models for `single`), one group per
+    (experiment, star); summary: `summary.ensemble_summary` rows. Markers, not bars: the axes are
+    zoomed in on small differences."""
     stars = summary[summary["method"] != "single"][["experiment", "star"]].drop_duplicates()
     groups = list(stars.itertuples(index=False))
-    width = 0.8 / len(ENSEMBLE)
-    with figure(out_paths, style, 1, len(SCORES), figsize=(3.4 * len(SCORES), 3.4)) as (fig, axes):
+    step = 0.6 / (len(ENSEMBLE) - 1)
+    with figure(out_paths, style, 1, len(SCORES), figsize=(3.2 * len(SCORES), 3.4)) as (fig, axes):
         for ax, (score, (label, scale)) in zip(axes[0], SCORES.items(), strict=True):
-            for j, (method, (name, colour, hatch)) in enumerate(ENSEMBLE.items()):
-                means, stds = [], []
-                for g in groups:
+            for j, (method, (name, marker, fill)) in enumerate(ENSEMBLE.items()):
+                for i, g in enumerate(groups):
                     star = "" if method == "single" else g.star
                     sel = summary[(summary["experiment"] == g.experiment)
                                   & (summary["method"] == method) & (summary["star"] == star)]  # fmt: skip
-                    means.append(scale * sel[f"{score}_mean"].iloc[0])
-                    stds.append(scale * sel[f"{score}_std"].iloc[0])
-                x = np.arange(len(groups)) + (j - (len(ENSEMBLE) - 1) / 2) * width
-                ax.bar(x, means, width, yerr=stds, capsize=2, color=colour, hatch=hatch,
-                       edgecolor="#000000", label=name)  # fmt: skip
-            ax.set_xticks(np.arange(len(groups)), [f"{g.experiment}\n{g.star}" for g in groups])
+                    ax.errorbar(i - 0.3 + j * step, scale * sel[f"{score}_mean"].iloc[0],
+                                yerr=scale * sel[f"{score}_std"].iloc[0], marker=marker,
+                                markersize=7, markerfacecolor=fill, color="#000000", capsize=3,
+                                linestyle="none", label=name if i == 0 else None)  # fmt: skip
+            ax.set_xticks(range(len(groups)), [f"{g.experiment}\n{g.star}" for g in groups])
+            ax.set_xlim(-0.6, len(groups) - 0.4)
             ax.set_ylabel(label)
-            low = min(p.get_height() for p in ax.patches)
-            if score != "ece":  # zoom in: accuracies and AUROCs sit close together
-                ax.set_ylim(bottom=max(0.0, low - 0.1 * (ax.get_ylim()[1] - low) - 2 * scale / 100))
-        axes[0][0].legend(frameon=False, fontsize="small", loc="lower left")
-        fig.tight_layout()
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(ENSEMBLE), frameon=False)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
