@@ -19,7 +19,7 @@ Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 import yaml
 from snakemake.utils import min_version, validate
 
-from stardomain.config import check_config, check_schema
+from stardomain.config import check_config, check_schema, check_unique_keys
 
 min_version("9.0")
 
@@ -27,7 +27,8 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# 1. short messages naming the key path; 2. fill defaults; 3. checks across keys.
+# 0. no duplicated keys; 1. short messages naming the key path; 2. fill defaults; 3. cross-key checks
+check_unique_keys(workflow.configfiles)
 SCHEMA = "workflow/schemas/config.schema.yaml"
 with open(workflow.source_path(SCHEMA)) as f:
     check_schema(config, yaml.safe_load(f))

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from stardomain.data import Batches, Data
+from stardomain.data import Data
 from stardomain.evaluate import evaluate_at, interpolate_state, param_keys
 
 State = dict[str, torch.Tensor]
@@ -57,14 +57,15 @@ def curve(
     state_a = {k: v.detach().clone() for k, v in state_a.items()}
     state_b = {k: v.detach().clone() for k, v in state_b.items()}
     splits = {
-        "train": Batches(data.train, eval_batch_size, shuffle=False),
-        "test": Batches(data.test, eval_batch_size, shuffle=False),
+        "train": data.batches("train", eval_batch_size, shuffle=False),  # never augmented
+        "test": data.batches("test", eval_batch_size, shuffle=False),
     }
     rows = []
     for t in progress(grid, desc="t") if progress else grid:
         t = float(t)
         interior = 0.0 < t < 1.0
-        bn = Batches(data.train, bn_batch_size, shuffle=True, seed=seed) if interior else None
+        # BN statistics from the augmented training loader, as the paper
+        bn = data.batches("train", bn_batch_size, True, seed, augment=True) if interior else None
         state = interpolate_state(state_a, state_b, t, keys)
         metrics = evaluate_at(model, state, splits, bn, bn_max_batches)
         for split, (loss, acc) in metrics.items():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stardomain.data import DATASETS
-from stardomain.models import REGISTRY
+from stardomain.models import REGISTRY, import_factory, is_import_path
 
 MATCHERS = ("weight_matching",)
 
@@ -94,16 +94,15 @@ def _fail(path: str, message: str) -> None:
 def check_experiment(name: str, exp: dict) -> None:
     """Cross-key checks of one (schema-validated) experiment."""
     at = f"experiments.{name}"
-    if exp["data"]["name"] not in DATASETS:
-        _fail(
-            f"{at}.data.name",
-            f"unknown dataset {exp['data']['name']!r}; allowed: {sorted(DATASETS)}",
-        )
-    if exp["model"]["name"] not in REGISTRY:
-        _fail(
-            f"{at}.model.name",
-            f"unknown model {exp['model']['name']!r}; allowed: {sorted(REGISTRY)}",
-        )
+    for key, known in (("data", DATASETS), ("model", REGISTRY)):
+        name = exp[key]["name"]
+        if is_import_path(name):
+            try:  # a user's factory: fail now if it cannot be imported, not in the first job
+                import_factory(name, f"{at}.{key}.name")
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+        elif name not in known:
+            _fail(f"{at}.{key}.name", f"unknown {key} {name!r}; allowed: {sorted(known)}")
     if exp["align"]["matcher"] not in MATCHERS:
         _fail(
             f"{at}.align.matcher",
@@ -135,6 +134,34 @@ def check_experiment(name: str, exp: dict) -> None:
             _fail(f"{at}.stars.{star}.seed", f"{settings['seed']} is also a regular seed")
 
 
+def check_unique_keys(paths) -> None:
+    """Refuse YAML files that define a key twice (YAML loaders silently keep the last one).
+
+    A duplicated experiment name would otherwise hide an experiment without a word.
+    """
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(
+                    f"{key_node.start_mark.name}, line {key_node.start_mark.line + 1}: key "
+                    f"{key!r} is defined twice (first on line {seen[key] + 1}); names must be unique"
+                )
+            seen[key] = key_node.start_mark.line
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    for path in paths:
+        with open(path) as f:
+            yaml.load(f, Loader=StrictLoader)  # SafeLoader subclass: builds no arbitrary objects
+
+
 def _key_path(path) -> str:
     return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
 
@@ -157,6 +184,12 @@ def check_schema(config: dict, schema: dict) -> None:
         elif err.validator == "enum":
             problems.append(
                 f"{at}: {err.instance!r} is not allowed; allowed values: {err.validator_value}"
+            )
+        elif err.validator == "anyOf" and "enum" in err.validator_value[0]:
+            # a registry name or an import path (model.name, data.name)
+            problems.append(
+                f"{at}: {err.instance!r} is not allowed; allowed values: "
+                f"{err.validator_value[0]['enum']} or an import path package.module:function"
             )
         elif err.validator == "type":
             problems.append(

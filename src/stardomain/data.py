@@ -1,14 +1,27 @@
-"""Datasets and batch iterators.
+"""Datasets and batch iterators (PAPER.md, "Experiments in the paper" and "Definitions").
 
-The embedded default is scikit-learn's bundled digits (1,797 8x8 greyscale images, 10 classes):
-a fixed, seeded, stratified train/test split, pixels scaled to [0, 1] and standardised with the
-training split's mean and std. No download, no augmentation.
+Every dataset offers the same small interface, which training, Starlight and the barrier use:
+`data.batches(split, batch_size, shuffle, seed, augment)` iterates (x, y) on the job's device,
+`data.size(split)`, `data.sample(split, n)`, `data.in_shape`, `data.num_classes`.
+
+- `Data`: a dataset held in memory as tensors on the training device (digits, MNIST, CIFAR). Its
+  training augmentation (CIFAR: pad-4 random crop + horizontal flip) runs on that device, a whole
+  batch at a time, from a seeded CPU generator: the GPU-resident fast path, tested on CPU.
+- `stardomain.datasets.imagenet.FolderData`: ImageNet-1k through a torch DataLoader.
+
+Splits: `train` (what models are fitted on), `val` (held out of the training files; CIFAR and MNIST
+hold out 10 % with seed 42, as the authors) and `test`. Augmentation is applied only where a caller
+asks for it (`augment=True`): regular and Starlight training, and BN re-estimation (the paper
+re-estimates on the augmented training loader); the barrier's train split is evaluated without it.
+
+`data.name` is a dataset of `DATASETS` or a user's factory `package.module:function`, called as
+`function(**data.kwargs)`, which must return an object with this interface (e.g. a `Data`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,26 +41,54 @@ class Split:
 
 
 @dataclass
-class Data:
-    """A dataset: `train` (what models are fitted on), `test`, input shape and class count.
+class Augment:
+    """Batch augmentation of normalised images: random crop from a `padding`-pixel border, flips.
 
-    `train` is never augmented here; datasets with augmentation apply it in their loader.
+    fill: per-channel value of a black (zero) pixel after normalisation, (channels,); the border
+    is black, as torchvision's RandomCrop(padding=4) pads the unnormalised image with zeros.
     """
 
-    train: Split
-    test: Split
-    in_shape: tuple[int, ...]
-    num_classes: int
+    padding: int = 0  # pixels on each side
+    flip: bool = False  # horizontal, with probability 1/2
+    fill: torch.Tensor | None = None
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment a batch x (b, c, h, w) on its own device; random draws come from `generator`."""
+        b, c, h, w = x.shape
+        p = self.padding
+        if p > 0:
+            fill = torch.zeros(c) if self.fill is None else self.fill
+            padded = fill.to(x).view(1, c, 1, 1).repeat(b, 1, h + 2 * p, w + 2 * p)
+            padded[:, :, p : p + h, p : p + w] = x
+            dy, dx = (torch.randint(0, 2 * p + 1, (2, b), generator=generator)).to(x.device)
+            rows = dy[:, None] + torch.arange(h, device=x.device)  # (b, h)
+            cols = dx[:, None] + torch.arange(w, device=x.device)  # (b, w)
+            batch = torch.arange(b, device=x.device)[:, None, None, None]
+            chan = torch.arange(c, device=x.device)[None, :, None, None]
+            x = padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]  # (b, c, h, w)
+        if self.flip:
+            flip = (torch.rand(b, generator=generator) < 0.5).to(x.device).view(b, 1, 1, 1)
+            x = torch.where(flip, x.flip(3), x)
+        return x
 
 
 class Batches:
     """Mini-batches over a `Split`; shuffled with its own seeded generator when `shuffle`.
 
-    Iterating twice gives two different orders (the generator advances), reproducibly.
+    Iterating twice gives two different orders (the generator advances), reproducibly. With
+    `augment`, every batch is augmented on the split's device from the same generator.
     """
 
-    def __init__(self, split: Split, batch_size: int, shuffle: bool, seed: int = 0):
+    def __init__(
+        self,
+        split: Split,
+        batch_size: int,
+        shuffle: bool,
+        seed: int = 0,
+        augment: Augment | None = None,
+    ):
         self.split, self.batch_size, self.shuffle = split, batch_size, shuffle
+        self.augment = augment
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
@@ -62,14 +103,66 @@ class Batches:
         for start in range(0, n, self.batch_size):
             if order is None:
                 sl = slice(start, start + self.batch_size)
-                yield self.split.x[sl], self.split.y[sl]
+                x, y = self.split.x[sl], self.split.y[sl]
             else:
                 idx = order[start : start + self.batch_size]
-                yield self.split.x[idx], self.split.y[idx]
+                x, y = self.split.x[idx], self.split.y[idx]
+            yield (x if self.augment is None else self.augment(x, self.generator)), y
+
+
+@dataclass
+class Data:
+    """A dataset held in memory: `train`, `test`, optional `val`, input shape and class count.
+
+    `augment` is the training augmentation (None: the dataset has none); it is applied only by
+    `batches(..., augment=True)`.
+    """
+
+    train: Split
+    test: Split
+    in_shape: tuple[int, ...]
+    num_classes: int
+    val: Split | None = None
+    augment: Augment | None = field(default=None)
+
+    def split(self, name: str) -> Split:
+        """The split called `name` (train, val or test)."""
+        found = {"train": self.train, "test": self.test, "val": self.val}.get(name)
+        if found is None:
+            raise ValueError(
+                f"split {name!r} not available; allowed: train, test, val (if held out)"
+            )
+        return found
+
+    def size(self, name: str) -> int:
+        return len(self.split(name))
+
+    def batches(
+        self, name: str, batch_size: int, shuffle: bool, seed: int = 0, augment: bool = False
+    ) -> Batches:
+        """Batches of split `name`; `augment` applies the training augmentation (if any)."""
+        return Batches(
+            self.split(name), batch_size, shuffle, seed, self.augment if augment else None
+        )
+
+    def sample(self, name: str, n: int) -> torch.Tensor:
+        """The first `n` inputs of split `name`, unaugmented."""
+        return self.split(name).x[:n]
+
+    def to(self, device: torch.device | str) -> Data:
+        """Move every split (and the augmentation's fill values) to `device`."""
+        self.train, self.test = self.train.to(device), self.test.to(device)
+        if self.val is not None:
+            self.val = self.val.to(device)
+        return self
 
 
 def load_digits(test_fraction: float, split_seed: int) -> Data:
-    """scikit-learn's digits with a stratified split fixed by `split_seed`."""
+    """scikit-learn's digits with a stratified split fixed by `split_seed`.
+
+    1,797 8x8 greyscale images, pixels scaled to [0, 1] and standardised with the training split's
+    mean and std; flattened to 64 features. No download, no augmentation.
+    """
     from sklearn.datasets import load_digits as sk_digits
     from sklearn.model_selection import train_test_split
 
@@ -88,13 +181,55 @@ def load_digits(test_fraction: float, split_seed: int) -> Data:
     )
 
 
-DATASETS = {"digits": lambda cfg: load_digits(cfg["test_fraction"], cfg["split_seed"])}
+def _get(cfg: dict, key: str, default):
+    value = cfg.get(key)
+    return default if value is None else value
 
 
-def load_data(cfg: dict, device: torch.device | str = "cpu") -> Data:
-    """Load the dataset named by `cfg["name"]` (the `data:` entry of an experiment) onto `device`."""
-    if cfg["name"] not in DATASETS:
-        raise ValueError(f"data.name: unknown dataset {cfg['name']!r}; allowed: {sorted(DATASETS)}")
-    data = DATASETS[cfg["name"]](cfg)
-    data.train, data.test = data.train.to(device), data.test.to(device)
-    return data
+def _digits(cfg: dict) -> Data:
+    return load_digits(_get(cfg, "test_fraction", 0.2), _get(cfg, "split_seed", 0))
+
+
+def _vision(name: str):
+    def load(cfg: dict) -> Data:
+        from stardomain.datasets import vision
+
+        return vision.load(name, cfg)
+
+    return load
+
+
+def _imagenet(cfg: dict):
+    from stardomain.datasets import imagenet
+
+    return imagenet.load(cfg)
+
+
+# name -> loader(cfg); the vision loaders import lazily so that digits needs no torchvision
+DATASETS = {
+    "digits": _digits,
+    "mnist": _vision("mnist"),
+    "cifar10": _vision("cifar10"),
+    "cifar100": _vision("cifar100"),
+    "imagenet": _imagenet,
+}
+
+
+def load_data(cfg: dict, device: torch.device | str = "cpu"):
+    """Load the dataset named by `cfg["name"]` (the `data:` entry of an experiment) for `device`.
+
+    In-memory datasets are moved to `device`; a loader-backed dataset moves each batch there.
+    """
+    from stardomain.models import import_factory, is_import_path
+
+    name = cfg["name"]
+    if is_import_path(name):
+        data = import_factory(name, "data.name")(**(cfg.get("kwargs") or {}))
+    elif name in DATASETS:
+        data = DATASETS[name](cfg)
+    else:
+        raise ValueError(
+            f"data.name: unknown dataset {name!r}; allowed: {sorted(DATASETS)} "
+            "or an import path package.module:function"
+        )
+    return data.to(device)

@@ -9,6 +9,7 @@ leaves a half-written output behind.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,9 +43,15 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def save_torch(obj: dict, path: str | os.PathLike) -> None:
-    """`torch.save` through `atomic_path`."""
+    """`torch.save` through `atomic_path`; equal objects give byte-identical files.
+
+    torch names the archive's inner folder after the file it writes to; serialising to memory
+    first keeps the random temporary name out of the bytes.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        tmp.write_bytes(buffer.getvalue())
 
 
 def save_model(

@@ -1,15 +1,21 @@
 """Model registry: builds a network from its config entry (`model:` of an experiment).
 
-Every model comes with a permutation spec (see `stardomain.perm`), so that alignment works for it.
+`model.name` is a registry name (the paper's architectures, `stardomain.archs`) or the import path
+`package.module:function` of a user's factory, called as `function(num_classes=, in_shape=, **kwargs)`
+with `model.kwargs`. Settings left null in config take the architecture's published default.
+A registry entry's permutation spec is a function of the config, or None where the spec is derived
+from the model itself.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from stardomain import archs
 from stardomain.perm import PermutationSpec, mlp_spec
 
 
@@ -44,30 +50,106 @@ class MLP(nn.Module):
         return self.head(x)
 
 
-# name -> (builder(cfg, in_shape, num_classes) -> module, spec(cfg) -> PermutationSpec)
+def _get(cfg: dict, key: str, default):
+    """cfg[key], or the architecture's `default` where the key is absent or null."""
+    value = cfg.get(key)
+    return default if value is None else value
+
+
+def _mlp(cfg: dict, shape: tuple[int, ...], k: int) -> nn.Module:
+    features = int(torch.tensor(shape).prod())
+    return MLP(
+        features, k, _get(cfg, "width", 8), _get(cfg, "depth", 2), _get(cfg, "batchnorm", False)
+    )
+
+
+def _vit(cfg: dict, shape: tuple[int, ...], k: int) -> nn.Module:
+    return archs.vit(
+        k,
+        image_size=shape[-1],
+        patch_size=_get(cfg, "patch_size", 7),
+        in_channels=shape[0],
+        dim=_get(cfg, "width", 64),
+        depth=_get(cfg, "depth", 4),
+        heads=_get(cfg, "heads", 4),
+        mlp_dim=_get(cfg, "mlp_dim", 128),
+    )
+
+
+# name -> (builder(cfg, in_shape, num_classes) -> module, spec(cfg) -> PermutationSpec, or None)
 Builder = Callable[[dict, tuple[int, ...], int], nn.Module]
-REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec]]] = {
-    "mlp": (
-        lambda cfg, shape, k: MLP(
-            int(torch.tensor(shape).prod()), k, cfg["width"], cfg["depth"], cfg["batchnorm"]
+REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = {
+    "mlp": (_mlp, lambda cfg: mlp_spec(_get(cfg, "depth", 2), _get(cfg, "batchnorm", False))),
+    "cnn": (lambda cfg, s, k: archs.small_cnn(k, _get(cfg, "width", 16), s[0]), None),
+    "resnet18": (lambda cfg, s, k: archs.resnet18_cifar(k, _get(cfg, "width", 64), s[0]), None),
+    "resnet18_imagenet": (lambda cfg, s, k: archs.resnet18_imagenet(k), None),
+    "vgg": (
+        lambda cfg, s, k: archs.vgg(
+            _get(cfg, "depth", 11), _get(cfg, "batchnorm", False), k, _get(cfg, "width", 64), s[0]
         ),
-        lambda cfg: mlp_spec(cfg["depth"], cfg["batchnorm"]),
+        None,
     ),
+    "wrn": (
+        lambda cfg, s, k: archs.wide_resnet(
+            _get(cfg, "depth", 22), _get(cfg, "width_factor", 1), k, s[0]
+        ),
+        None,
+    ),
+    "densenet40_12": (lambda cfg, s, k: archs.densenet40_12(k, s[0]), None),
+    "vit": (_vit, None),
 }
+
+
+def is_import_path(name: str) -> bool:
+    """True for `package.module:function` (a user's factory), False for registry names."""
+    return ":" in name
+
+
+def import_factory(name: str, key: str) -> Callable:
+    """The object at `package.module:function`; errors name the config `key`."""
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(
+            f"{key}: cannot import module {module_name!r} of {name!r} ({err})"
+        ) from err
+    if not callable(getattr(module, attr, None)):
+        raise ValueError(f"{key}: {module_name!r} has no callable {attr!r}")
+    return getattr(module, attr)
+
+
+def _builder(cfg: dict) -> Builder:
+    name = cfg["name"]
+    if is_import_path(name):
+        factory = import_factory(name, "model.name")
+        kwargs = cfg.get("kwargs") or {}
+        return lambda cfg, shape, k: factory(num_classes=k, in_shape=tuple(shape), **kwargs)
+    if name not in REGISTRY:
+        raise ValueError(
+            f"model.name: unknown model {name!r}; allowed: {sorted(REGISTRY)} "
+            "or an import path package.module:function"
+        )
+    return REGISTRY[name][0]
 
 
 def build_model(cfg: dict, in_shape: tuple[int, ...], num_classes: int, seed: int) -> nn.Module:
     """Build the model named by `cfg["name"]`, initialised from `seed` (independent of global RNG)."""
-    if cfg["name"] not in REGISTRY:
-        raise ValueError(f"model.name: unknown model {cfg['name']!r}; allowed: {sorted(REGISTRY)}")
+    builder = _builder(cfg)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return REGISTRY[cfg["name"]][0](cfg, tuple(in_shape), num_classes)
+        return builder(cfg, tuple(in_shape), num_classes)
 
 
 def model_spec(cfg: dict) -> PermutationSpec:
-    """Permutation spec of the model named by `cfg["name"]`."""
-    return REGISTRY[cfg["name"]][1](cfg)
+    """Permutation spec of the model named by `cfg["name"]` (registry entries with a hand spec)."""
+    spec = None if is_import_path(cfg["name"]) else REGISTRY[cfg["name"]][1]
+    if spec is None:
+        raise NotImplementedError(
+            f"model.name: {cfg['name']!r} has no hand-written permutation spec; "
+            "its spec is derived from the traced model"
+        )
+    return spec(cfg)
 
 
 def has_batchnorm(model: nn.Module) -> bool:

@@ -7,6 +7,9 @@ paths and settings, so a stage can be rerun from a notebook or a test without Sn
 from __future__ import annotations
 
 import contextlib
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -19,6 +22,7 @@ from stardomain import barrier, io
 from stardomain.data import Data, load_data
 from stardomain.models import build_model, model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
+from stardomain.resume import ResumeFile
 from stardomain.starlight import train_star
 from stardomain.train import train_regular
 
@@ -30,17 +34,32 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _exit_on_sigterm(signum, frame):
+    # SLURM stops a job (time limit, preemption, scancel) with SIGTERM: unwind like an exception so
+    # that `atomic_path` removes its temporary file and the log is flushed; exit status 128 + 15.
+    sys.exit(143)
+
+
 @contextlib.contextmanager
 def job(log_path: str, threads: int = 1) -> Iterator[partial]:
-    """Send stdout/stderr (tqdm included) to `log_path`, pin torch threads; yields a progress bar."""
+    """Send stdout/stderr (tqdm included) to `log_path`, pin torch threads; yields a progress bar.
+
+    Inside the block SIGTERM raises SystemExit (in the main thread, where Python delivers signals).
+    """
     torch.set_num_threads(max(1, threads))
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with (
-        open(log_path, "w") as log,
-        contextlib.redirect_stdout(log),
-        contextlib.redirect_stderr(log),
-    ):
-        yield partial(tqdm, file=log, mininterval=5.0, ascii=True)
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main else None
+    try:
+        with (
+            open(log_path, "w") as log,
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
+            yield partial(tqdm, file=log, mininterval=5.0, ascii=True)
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def arch_of(model_cfg: dict, data: Data) -> dict:
@@ -62,9 +81,11 @@ def run_train_regular(out: str, settings: dict, seed: int, device: str, progress
     data = load_data(settings["data"], device)
     model = _model(settings["model"], data, seed, device)
     label = f"{settings['experiment']}/regular-{seed}"
-    history = train_regular(model, data, settings["train"], seed, label, progress)
     provenance = dict(settings=settings, seed=seed, role="regular")
+    resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
+    history = train_regular(model, data, settings["train"], seed, label, progress, resume)
     io.save_model(out, model.state_dict(), arch_of(settings["model"], data), provenance, history)
+    resume.remove()
 
 
 def run_train_star(
@@ -77,6 +98,8 @@ def run_train_star(
     anchors = [_state(p, arch, device) for p in anchor_paths]
     star = settings["star"]
     model = _model(settings["model"], data, star["seed"], device)
+    provenance = dict(settings=settings, seed=star["seed"], role="star", anchors=anchor_paths)
+    resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
     history, perms = train_star(
         model,
         anchors,
@@ -88,11 +111,12 @@ def run_train_star(
         seed=star["seed"],
         label=f"{settings['experiment']}/star-{settings['name']}",
         progress=progress,
+        resume=resume,
     )
     moved = [fraction_moved(p) for p in perms]
-    provenance = dict(settings=settings, seed=star["seed"], role="star", anchors=anchor_paths)
     metrics = dict(history=history, anchor_fraction_moved=moved)
     io.save_model(out, model.state_dict(), arch, provenance, metrics)
+    resume.remove()
 
 
 def run_align(
@@ -113,7 +137,7 @@ def run_align(
     perm = weight_matching(spec, target, source, seed=align["seed"], max_iter=align["max_iter"])
     seconds = time.perf_counter() - start
     model = _model(settings["model"], data, 0, device).eval()
-    x = data.test.x[:probe]
+    x = data.sample("test", probe)
     with torch.no_grad():
         model.load_state_dict(source)
         before = model(x)

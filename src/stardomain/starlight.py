@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from stardomain.data import Batches, Data
+from stardomain.data import Data
 from stardomain.evaluate import evaluate, reestimate_bn
 from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
+from stardomain.resume import ResumeFile
 from stardomain.train import check_finite, make_optimizer, make_scheduler
 
 State = dict[str, torch.Tensor]
@@ -95,12 +96,15 @@ def train_star(
     seed: int,
     label: str = "star",
     progress: Callable | None = None,
+    resume: ResumeFile | None = None,
 ) -> tuple[list[dict], list[Perm]]:
     """Algorithm 1: train `model` (already initialised from the star's seed) in place.
 
     anchors: state dicts of the N anchors, on the model's device.
     recipe: the `train:` recipe (optimizer, schedule, batch size); `star["epochs"]` epochs.
     star: t sampling, `mu_star`, `realign` ("every_epoch" or "once").
+    resume: side file saved after every epoch (with the anchor/t generator and the permutations);
+    if it holds this run's state, training continues at its next epoch (stardomain.resume).
     Returns per-epoch metrics and each anchor's final permutation onto the star.
     """
     params = dict(model.named_parameters())
@@ -109,19 +113,28 @@ def train_star(
     scratch = {k: v.detach().clone() for k, v in model.named_buffers()}
     rng = np.random.default_rng(seed)
     sample_t = t_sampler(star, rng)
-    batches = Batches(data.train, recipe["batch_size"], shuffle=True, seed=seed)
+    batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
     epochs = star["epochs"]
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, epochs, len(batches))
     mu = star["mu_star"]
     perms: list[Perm | None] = [None] * len(anchors)
     aligned: list[State] = []
-    history = []
-    for epoch in progress(range(epochs), desc=label) if progress else range(epochs):
+    start, history = 0, []
+    if resume is not None:
+        start, history, extra = resume.restore(model, opt, sched, batches)
+        if start > 0:
+            device = next(model.parameters()).device
+            rng.bit_generator.state = extra["rng"]
+            perms = [{k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
+            scratch = {k: v.to(device) for k, v in extra["scratch"].items()}
+    for epoch in progress(range(start, epochs), desc=label) if progress else range(start, epochs):
         # (step 1) re-align every anchor to the current star (once only when realign == "once")
         if epoch == 0 or star["realign"] == "every_epoch":
             star_state = {k: v.detach() for k, v in model.state_dict().items()}
             perms = align_anchors(spec, star_state, anchors, perms, seed, align["max_iter"])
+            aligned = []
+        if not aligned:  # after a fresh alignment, or on resuming with realign == "once"
             aligned = [
                 {k: v for k, v in apply_permutation(spec, p, a).items() if k in params}
                 for p, a in zip(perms, anchors, strict=True)
@@ -144,9 +157,10 @@ def train_star(
             loss_sum += loss.detach()  # stays on device: no sync per step
         # after each epoch: re-estimate the star's own BN statistics on training data
         if has_batchnorm(model):
-            reestimate_bn(model, Batches(data.train, recipe["batch_size"], True, seed + epoch))
+            bn = data.batches("train", recipe["batch_size"], True, seed + epoch, augment=True)
+            reestimate_bn(model, bn)  # on the augmented training loader, as the paper
         check_finite(loss_sum, f"{label}, epoch {epoch}")
-        test_loss, test_acc = evaluate(model, Batches(data.test, 1024, shuffle=False))
+        test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
         history.append(
             dict(
                 epoch=epoch,
@@ -156,4 +170,7 @@ def train_star(
                 test_accuracy=test_acc,
             )
         )
+        if resume is not None:
+            extra = dict(rng=rng.bit_generator.state, perms=perms, scratch=scratch)
+            resume.save(epoch + 1, history, model, opt, sched, batches, extra)
     return history, [p for p in perms if p is not None]

@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stardomain.data import Batches, Data
+from stardomain.data import Data
 from stardomain.evaluate import evaluate
+from stardomain.resume import ResumeFile
 
 
 class TrainingDiverged(RuntimeError):
@@ -72,17 +73,22 @@ def train_regular(
     seed: int,
     label: str = "regular",
     progress: Callable | None = None,
+    resume: ResumeFile | None = None,
 ) -> list[dict]:
     """Train `model` in place with the recipe; data order drawn from `seed`.
 
+    resume: side file saved after every epoch; if it holds this run's state, training continues
+    at its next epoch (stardomain.resume).
     Returns one dict per epoch: epoch, lr, train_loss (running mean over the epoch's batches),
     test_loss, test_accuracy.
     """
-    batches = Batches(data.train, recipe["batch_size"], shuffle=True, seed=seed)
+    batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, recipe["epochs"], len(batches))
-    history = []
-    epochs = range(recipe["epochs"])
+    start, history = 0, []
+    if resume is not None:
+        start, history, _ = resume.restore(model, opt, sched, batches)
+    epochs = range(start, recipe["epochs"])
     for epoch in progress(epochs, desc=label) if progress else epochs:
         model.train()
         loss_sum = torch.zeros((), device=next(model.parameters()).device)
@@ -94,7 +100,7 @@ def train_regular(
             sched.step()
             loss_sum += loss.detach()  # stays on device: no sync per step
         check_finite(loss_sum, f"{label}, epoch {epoch}")
-        test_loss, test_acc = evaluate(model, Batches(data.test, 1024, shuffle=False))
+        test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
         history.append(
             dict(
                 epoch=epoch,
@@ -104,4 +110,6 @@ def train_regular(
                 test_accuracy=test_acc,
             )
         )
+        if resume is not None:
+            resume.save(epoch + 1, history, model, opt, sched, batches)
     return history

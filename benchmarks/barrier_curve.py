@@ -1,0 +1,125 @@
+"""Benchmark: one pair's interpolation curve vs the forward passes it cannot avoid (issue 8, item 2).
+
+floor  = for every grid point: the BN re-estimation forward passes (interior t, train mode) plus
+         one eval pass over the train split and one over the test split, on a fixed model;
+curve  = stardomain.barrier.curve for the same pair, grid and batches (interpolating, loading
+         states, resetting BN statistics, bookkeeping included).
+Both are timed alternately, several times; medians are reported with their ratio.
+
+Second part: the trade-off of BN re-estimation on k batches vs a full pass, on two trained
+digits MLPs with BatchNorm (the default experiment's data and recipe): barrier error vs time.
+
+Usage: python benchmarks/barrier_curve.py [--repeats 5] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from stardomain import barrier
+from stardomain.data import Data, Split, load_data
+from stardomain.models import build_model
+from stardomain.train import train_regular
+
+GRID = [i / 10 for i in range(11)]
+RECIPE = dict(optimizer="sgd", epochs=30, batch_size=32, lr=0.05, momentum=0.9, nesterov=True,
+              weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
+              label_smoothing=0.0)  # fmt: skip
+
+
+@torch.no_grad()
+def floor(model, data: Data, eval_bs: int, bn_bs: int, bn_batches: int | None) -> None:
+    """The unavoidable forward passes of one 11-point curve."""
+    for t in GRID:
+        if 0 < t < 1:
+            model.train()
+            for i, (x, _) in enumerate(data.batches("train", bn_bs, True, 0)):
+                if bn_batches is not None and i >= bn_batches:
+                    break
+                model(x)
+        model.eval()
+        for split in ("train", "test"):
+            for x, _ in data.batches(split, eval_bs, False):
+                model(x)
+
+
+def fake_images(n_train: int, n_test: int) -> Data:
+    """Random 3x32x32 images (CIFAR-sized) for a conv model; timing only."""
+    gen = torch.Generator().manual_seed(0)
+
+    def split(n):
+        return Split(
+            torch.randn(n, 3, 32, 32, generator=gen), torch.randint(0, 10, (n,), generator=gen)
+        )
+
+    return Data(train=split(n_train), test=split(n_test), in_shape=(3, 32, 32), num_classes=10)
+
+
+def ratio(cfg: dict, data: Data, repeats: int, eval_bs=1024, bn_bs=128, bn_batches=None):
+    a = build_model(cfg, data.in_shape, data.num_classes, 0)
+    b = build_model(cfg, data.in_shape, data.num_classes, 1)
+    sa, sb = a.state_dict(), b.state_dict()
+    curve_t, floor_t = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        barrier.curve(a, sa, sb, GRID, data, eval_bs, bn_bs, bn_batches)
+        curve_t.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        floor(b, data, eval_bs, bn_bs, bn_batches)
+        floor_t.append(time.perf_counter() - start)
+    return statistics.median(curve_t), statistics.median(floor_t)
+
+
+def bn_tradeoff(data: Data) -> list[tuple]:
+    cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
+    states = []
+    for seed in (0, 1):
+        m = build_model(cfg, data.in_shape, 10, seed)
+        train_regular(m, data, RECIPE, seed)
+        states.append(m.state_dict())
+    model = build_model(cfg, data.in_shape, 10, 0)
+    rows = []
+    for k in (None, 1, 2, 4, 8):
+        start = time.perf_counter()
+        out = barrier.barriers(barrier.curve(model, *states, GRID, data, 1024, 128, k))
+        rows.append(
+            (k, out["barrier_loss_train"], out["barrier_loss_test"], time.perf_counter() - start)
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, CPU, {args.threads} threads, median of {args.repeats}")
+    digits = load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
+    cases = [
+        ("MLP 64-8-8-10, digits, no BN", dict(name="mlp", width=8, depth=2), digits),
+        ("MLP 64-8-8-10 + BN, digits", dict(name="mlp", width=8, depth=2, batchnorm=True), digits),
+        ("small CNN + BN, 1024/512 fake 32x32 images", dict(name="cnn"), fake_images(1024, 512)),
+    ]
+    for label, cfg, data in cases:
+        c, f = ratio(cfg, data, args.repeats)
+        print(
+            f"{label:45s}: curve {1e3 * c:8.1f} ms | forward floor {1e3 * f:8.1f} ms | ratio {c / f:.3f}"
+        )
+    rows = bn_tradeoff(digits)
+    full = rows[0]
+    print("BN re-estimation batches (128 images each) vs full pass, MLP+BN pair on digits:")
+    for k, train, test, seconds in rows:
+        print(
+            f"  k={'full' if k is None else k:>4}: train-loss barrier {train:.4f} "
+            f"(error {abs(train - full[1]):.4f}), test {test:.4f} (error {abs(test - full[2]):.4f}), "
+            f"{1e3 * seconds:.0f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()

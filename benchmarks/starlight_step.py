@@ -1,0 +1,170 @@
+"""Benchmark: cost of one Starlight step relative to one plain SGD step (issue 8, item 1).
+
+Three step kinds on the same model, batch and device, interleaved round by round so that machine
+noise hits all of them alike (medians over rounds are reported):
+  plain     - forward/backward at theta, SGD step (regular training);
+  starlight - draw anchor n and t, theta(t) by torch.lerp inside functional_call, backward gives
+              (1-t) grad L(theta(t)), SGD step (stardomain.starlight.interpolated_loss);
+  naive     - materialise theta(t) in a second model by flattening and copying all parameters,
+              forward/backward there, copy (1-t) x its gradient back, SGD step.
+Then the per-epoch overhead of Starlight for the default experiment: re-aligning every anchor
+(warm-started weight matching) and re-estimating the star's BN statistics, as a fraction of the
+epoch's steps.
+
+Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--rounds 7] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from stardomain.data import load_data
+from stardomain.models import build_model
+from stardomain.starlight import interpolated_loss
+
+CASES = {  # name -> (model config, input shape, classes, batch size)
+    "mlp": (dict(name="mlp", width=8, depth=2, batchnorm=False), (64,), 10, 32),
+    "resnet18": (dict(name="resnet18"), (3, 32, 32), 10, 128),
+}
+
+
+def make_steps(cfg: dict, shape: tuple, classes: int, batch: int, n_anchors: int = 4):
+    """Three closures, each doing one full training step of its kind on its own model copy."""
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, classes, (batch,))
+    anchors = [
+        {k: v.detach() for k, v in build_model(cfg, shape, classes, s).named_parameters()}
+        for s in range(1, n_anchors + 1)
+    ]
+    flat_anchors = [parameters_to_vector(a.values()) for a in anchors]
+    rng = np.random.default_rng(0)
+
+    def sgd(model):
+        return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+
+    plain_model = build_model(cfg, shape, classes, 0).train()
+    plain_opt = sgd(plain_model)
+
+    def plain():
+        loss = F.cross_entropy(plain_model(x), y)
+        plain_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        plain_opt.step()
+
+    star = build_model(cfg, shape, classes, 0).train()
+    star_opt = sgd(star)
+    params = dict(star.named_parameters())
+    scratch = {k: v.detach().clone() for k, v in star.named_buffers()}
+
+    def starlight():
+        n, t = int(rng.integers(n_anchors)), float(rng.uniform())
+        loss = interpolated_loss(star, params, anchors[n], scratch, t, x, y)
+        star_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        star_opt.step()
+
+    naive_star = build_model(cfg, shape, classes, 0).train()
+    naive_opt = sgd(naive_star)
+    work = build_model(cfg, shape, classes, 0).train()
+
+    def naive():
+        n, t = int(rng.integers(n_anchors)), float(rng.uniform())
+        with torch.no_grad():
+            flat = parameters_to_vector(naive_star.parameters())
+            vector_to_parameters(torch.lerp(flat, flat_anchors[n], t), work.parameters())
+        work.zero_grad(set_to_none=True)
+        F.cross_entropy(work(x), y).backward()
+        for p, w in zip(naive_star.parameters(), work.parameters(), strict=True):
+            p.grad = (1 - t) * w.grad
+        naive_opt.step()
+
+    return {"plain": plain, "starlight": starlight, "naive": naive}
+
+
+def interleaved(steps: dict, rounds: int, warmup: int = 2) -> dict[str, float]:
+    """Median seconds per step of each closure, measured round-robin."""
+    for _ in range(warmup):
+        for fn in steps.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(rounds):
+        for name, fn in steps.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def epoch_overhead() -> dict[str, float]:
+    """Default experiment (digits MLP, 20 anchors): re-alignment + BN re-estimation per epoch."""
+    from stardomain.evaluate import reestimate_bn
+    from stardomain.models import model_spec
+    from stardomain.perm import weight_matching
+    from stardomain.train import train_regular
+
+    recipe = dict(optimizer="sgd", epochs=60, batch_size=32, lr=0.05, momentum=0.9, nesterov=True,
+                  weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
+                  label_smoothing=0.0)  # fmt: skip
+    data = load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
+    out = {}
+    for bn in (False, True):
+        cfg = dict(name="mlp", width=8, depth=2, batchnorm=bn)
+        spec = model_spec(cfg)
+        models = []
+        for s in range(21):
+            m = build_model(cfg, data.in_shape, 10, s)
+            train_regular(m, data, dict(recipe, epochs=5), s)
+            models.append(m.state_dict())
+        star, anchors = models[0], models[1:]
+        perms = [weight_matching(spec, star, a, seed=0) for a in anchors]
+        start = time.perf_counter()
+        for a, p in zip(anchors, perms, strict=True):
+            weight_matching(spec, star, a, seed=0, init_perm=p)
+        realign = time.perf_counter() - start
+        model = build_model(cfg, data.in_shape, 10, 0)
+        model.load_state_dict(star)
+        start = time.perf_counter()
+        reestimate_bn(model, data.batches("train", recipe["batch_size"], True, 0))
+        bn_time = time.perf_counter() - start if bn else 0.0
+        steps = make_steps(cfg, data.in_shape, 10, recipe["batch_size"], n_anchors=20)
+        step = interleaved({"starlight": steps["starlight"]}, rounds=200)["starlight"]
+        epoch = step * len(data.batches("train", recipe["batch_size"], True))
+        out[f"bn={bn}"] = dict(realign_s=realign, bn_s=bn_time, epoch_steps_s=epoch,
+                               overhead=(realign + bn_time) / epoch)  # fmt: skip
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, CPU, {args.threads} threads, {args.rounds} rounds")
+    for name in args.models:
+        cfg, shape, classes, batch = CASES[name]
+        rounds = args.rounds if name != "mlp" else 50 * args.rounds
+        med = interleaved(make_steps(cfg, shape, classes, batch), rounds)
+        print(
+            f"{name:9s} batch {batch:4d}: plain {1e3 * med['plain']:9.2f} ms | "
+            f"starlight {1e3 * med['starlight']:9.2f} ms (x{med['starlight'] / med['plain']:.3f}) | "
+            f"naive copy {1e3 * med['naive']:9.2f} ms (x{med['naive'] / med['plain']:.3f})"
+        )
+    for key, o in epoch_overhead().items():
+        print(
+            f"default experiment per-epoch overhead (MLP, {key}, 20 anchors): re-alignment "
+            f"{1e3 * o['realign_s']:.1f} ms + BN {1e3 * o['bn_s']:.1f} ms vs epoch steps "
+            f"{1e3 * o['epoch_steps_s']:.1f} ms = {100 * o['overhead']:.1f} %"
+        )
+
+
+if __name__ == "__main__":
+    main()

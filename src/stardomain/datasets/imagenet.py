@@ -1,0 +1,104 @@
+"""ImageNet-1k from an ImageFolder tree (root/train/<class>/*.JPEG, root/val/<class>/*.JPEG).
+
+As the authors (and torchvision's reference recipe): training batches use RandomResizedCrop(224) and
+a horizontal flip; evaluation (the barrier's train split included) uses Resize(256) + CenterCrop(224);
+both normalise with ImageNet's mean and std. Batches come from a torch DataLoader with `data.workers`
+processes and are moved to the job's device. torchvision cannot download ImageNet: the tree must
+exist. The `test` split is the official validation set (`val/`); there is no extra `val` split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
+
+FOLDERS = {"train": "train", "test": "val"}
+
+
+def transform(augment: bool, size: int = 224):
+    """The training (augment) or evaluation transform."""
+    from torchvision import transforms as T
+
+    norm = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    if augment:
+        return T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), *norm])
+    return T.Compose([T.Resize(size * 256 // 224), T.CenterCrop(size), *norm])
+
+
+class DeviceLoader:
+    """Iterates a DataLoader and moves every batch to `device`; len() = number of batches."""
+
+    def __init__(self, loader, device: torch.device):
+        self.loader, self.device = loader, device
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+class FolderData:
+    """A dataset read from ImageFolder trees with the same interface as `stardomain.data.Data`."""
+
+    def __init__(self, root: Path, workers: int, augment: bool = True, image_size: int = 224):
+        from torchvision.datasets import ImageFolder
+
+        self.root, self.workers, self.image_size = root, workers, image_size
+        self.device = torch.device("cpu")
+        self.folders = {}
+        for split, folder in FOLDERS.items():
+            path = root / folder
+            if not path.is_dir():
+                raise DataMissing(
+                    f"data.root: ImageNet folder {path} not found (data.root = {str(root)!r}); "
+                    f"expected {root}/train/<class>/*.JPEG and {root}/val/<class>/*.JPEG "
+                    "(torchvision cannot download ImageNet)"
+                )
+            plain = ImageFolder(str(path), transform(False, image_size))
+            # without training augmentation (data.augment: false) both loaders are the plain one
+            augmented = ImageFolder(str(path), transform(True, image_size)) if augment else plain
+            self.folders[split] = {False: plain, True: augmented}
+        self.num_classes = len(self.folders["train"][False].classes)
+        self.in_shape = (3, image_size, image_size)
+
+    def size(self, name: str) -> int:
+        return len(self.folders[name][False])
+
+    def batches(
+        self, name: str, batch_size: int, shuffle: bool, seed: int = 0, augment: bool = False
+    ) -> DeviceLoader:
+        """A DataLoader over split `name`; the order and augmentation draws follow `seed`."""
+        if name not in self.folders:
+            raise ValueError(f"split {name!r} not available; allowed: {sorted(self.folders)}")
+        loader = torch.utils.data.DataLoader(
+            self.folders[name][augment],
+            batch_size=batch_size,
+            shuffle=shuffle,
+            generator=torch.Generator().manual_seed(seed),
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+        return DeviceLoader(loader, self.device)
+
+    def sample(self, name: str, n: int) -> torch.Tensor:
+        """The first `n` inputs of split `name` (evaluation transform), on the device."""
+        ds = self.folders[name][False]
+        return torch.stack([ds[i][0] for i in range(min(n, len(ds)))]).to(self.device)
+
+    def to(self, device: torch.device | str) -> FolderData:
+        self.device = torch.device(device)
+        return self
+
+
+def load(cfg: dict) -> FolderData:
+    """ImageNet from `data.root` (default data/imagenet) with `data.workers` loader processes."""
+    root = Path(cfg.get("root") or "data/imagenet")
+    workers = cfg.get("workers")
+    return FolderData(root, 8 if workers is None else workers, cfg.get("augment") is not False)

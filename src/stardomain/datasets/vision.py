@@ -1,0 +1,166 @@
+"""MNIST, CIFAR-10 and CIFAR-100 from torchvision's on-disk formats, held in memory.
+
+Files are read directly (CIFAR: the python pickles of cifar-10-batches-py / cifar-100-python;
+MNIST: the idx files of MNIST/raw, plain or gzipped), so any copy in torchvision's layout works;
+torchvision downloads them when `data.download` is true. As the authors: 10 % of the training files
+held out as validation by a permutation from seed 42; CIFAR normalised with ImageNet's mean and std
+and trained with pad-4 random crop + horizontal flip; MNIST normalised with its own mean and std,
+no augmentation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stardomain.data import Augment, Data, Split
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+
+# name -> (folder under root, train files, test files, label key, classes, mean, std, torchvision class)
+LAYOUTS = {
+    "cifar10": (
+        "cifar-10-batches-py",
+        [f"data_batch_{i}" for i in range(1, 6)],
+        ["test_batch"],
+        b"labels",
+        10,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        "CIFAR10",
+    ),
+    "cifar100": (
+        "cifar-100-python",
+        ["train"],
+        ["test"],
+        b"fine_labels",
+        100,
+        IMAGENET_MEAN,
+        IMAGENET_STD,
+        "CIFAR100",
+    ),
+    "mnist": (
+        "MNIST/raw",
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
+        ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+        None,
+        10,
+        MNIST_MEAN,
+        MNIST_STD,
+        "MNIST",
+    ),
+}
+DEFAULTS = dict(split_seed=42, val_fraction=0.1, augment=True, download=False)
+
+
+class DataMissing(FileNotFoundError):
+    """Dataset files are absent and `data.download` is off."""
+
+
+def read_cifar(path: Path, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR python pickle -> images (n, 32, 32, 3) uint8, labels (n,) int64."""
+    with open(path, "rb") as f:
+        batch = pickle.load(f, encoding="bytes")
+    x = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return x, np.asarray(batch[label_key], dtype=np.int64)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An idx file (LeCun's MNIST format: 0, 0, dtype 0x08, ndim, big-endian sizes, data), or .gz."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte idx file (magic {raw[:4].hex()})")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    # a writable copy: torch does not wrap read-only buffers
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape).copy()
+
+
+def _find(folder: Path, name: str) -> Path | None:
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _ensure_files(name: str, root: Path, download: bool) -> Path:
+    folder_name, train_files, test_files, *_, tv_class = LAYOUTS[name]
+    folder = root / folder_name
+    missing = [f for f in train_files + test_files if _find(folder, f) is None]
+    if missing and download:
+        import torchvision
+
+        for train in (True, False):
+            getattr(torchvision.datasets, tv_class)(str(root), train=train, download=True)
+        missing = [f for f in train_files + test_files if _find(folder, f) is None]
+    if missing:
+        raise DataMissing(
+            f"data.root: {name} files {missing} not found in {folder} "
+            f"(data.root = {str(root)!r}); put torchvision's {tv_class} files there "
+            "or set data.download: true"
+        )
+    return folder
+
+
+def read_raw(name: str, root: Path, download: bool) -> tuple[np.ndarray, ...]:
+    """Train images, train labels, test images, test labels (uint8 images, channels last)."""
+    folder = _ensure_files(name, root, download)
+    _, train_files, test_files, label_key, *_ = LAYOUTS[name]
+    if name == "mnist":
+        images, labels = (read_idx(_find(folder, f)) for f in train_files)
+        t_images, t_labels = (read_idx(_find(folder, f)) for f in test_files)
+        return (
+            images[..., None],
+            labels.astype(np.int64),
+            t_images[..., None],
+            t_labels.astype(np.int64),
+        )
+    train = [read_cifar(_find(folder, f), label_key) for f in train_files]
+    x_te, y_te = read_cifar(_find(folder, test_files[0]), label_key)
+    return np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]), x_te, y_te
+
+
+def to_tensor(images: np.ndarray, mean, std) -> torch.Tensor:
+    """uint8 (n, h, w, c) -> normalised float32 (n, c, h, w), as ToTensor + Normalize."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(mean).view(1, -1, 1, 1)) / torch.tensor(std).view(1, -1, 1, 1)
+
+
+def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, val): a permutation of range(n) from `seed`, the first 1 - fraction for train.
+
+    The authors' split: randperm(n, seed 42), cut at int(0.9 n): 45,000 / 5,000 for CIFAR.
+    """
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    cut = int(n * (1 - fraction))
+    return order[:cut], order[cut:]
+
+
+def load(name: str, cfg: dict) -> Data:
+    """Load `name` (mnist, cifar10, cifar100) with the `data:` settings `cfg` onto the CPU."""
+    settings = {k: (cfg.get(k) if cfg.get(k) is not None else v) for k, v in DEFAULTS.items()}
+    root = Path(cfg.get("root") or f"data/{name}")
+    *_, num_classes, mean, std, _ = LAYOUTS[name]
+    x_tr, y_tr, x_te, y_te = read_raw(name, root, settings["download"])
+    x, y = to_tensor(x_tr, mean, std), torch.from_numpy(y_tr)
+    train_idx, val_idx = val_split(len(y), settings["val_fraction"], settings["split_seed"])
+    val = Split(x[val_idx], y[val_idx]) if len(val_idx) else None
+    augment = None
+    if name.startswith("cifar") and settings["augment"]:
+        fill = (0.0 - torch.tensor(mean)) / torch.tensor(std)  # a black pixel, normalised
+        augment = Augment(padding=4, flip=True, fill=fill)
+    return Data(
+        train=Split(x[train_idx], y[train_idx]),
+        test=Split(to_tensor(x_te, mean, std), torch.from_numpy(y_te)),
+        in_shape=tuple(x.shape[1:]),
+        num_classes=num_classes,
+        val=val,
+        augment=augment,
+    )

@@ -1,0 +1,116 @@
+"""Resumable training: a side file beside a model file, rewritten at the end of every epoch.
+
+A cluster job can be stopped at any time (time limit, preemption: SLURM sends SIGTERM, then SIGKILL).
+Training and Starlight therefore save, after every completed epoch, everything the next epoch reads:
+model state, optimizer state (momentum buffers, lr), scheduler state, the shuffling generator of the
+batches, the global torch RNG states (CPU and CUDA) and any loop-specific extras (Starlight: its numpy
+generator for anchor and t draws, the anchors' permutations). A restarted job loads it and continues
+at the next epoch; on CPU the result is bitwise equal to an uninterrupted run (tests/test_resume.py).
+
+The side file is `<model file>.resume` (not `*.pt`, so a glob for model files never finds it),
+written atomically (`io.save_torch`): a kill during the write leaves the previous epoch's file. It
+carries a key (the settings, seed and library version of the run): a side file left by a run with
+other settings is ignored, never resumed. The model file itself is written only at the end, and the
+side file is then removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import stardomain
+from stardomain import io
+
+RESUME_FORMAT = "stardomain.resume/1"
+
+
+def order_generator(batches) -> torch.Generator:
+    """The generator behind an epoch's batch order and augmentation draws.
+
+    `batches` is an in-memory `Batches` (its `generator`) or a loader wrapping a torch DataLoader
+    (`loader.generator`, which also seeds the DataLoader's workers).
+    """
+    if hasattr(batches, "generator"):
+        return batches.generator
+    return batches.loader.generator
+
+
+@dataclass
+class ResumeFile:
+    """Where a training loop keeps its per-epoch state, and which run the state belongs to."""
+
+    path: Path
+    key: str  # canonical JSON of what produced the run; another key means another run
+
+    @classmethod
+    def beside(cls, out: str | os.PathLike, key: dict) -> ResumeFile:
+        """The side file of model file `out`, for the run described by `key` (settings, seed...)."""
+        key = {**key, "stardomain_version": stardomain.__version__}
+        return cls(Path(f"{out}.resume"), json.dumps(key, sort_keys=True, default=str))
+
+    def save(self, epoch: int, history: list, model, opt, sched, batches, extra=None) -> None:
+        """Record the state after `epoch` completed epochs (the next run starts at `epoch`)."""
+        io.save_torch(
+            dict(
+                format=RESUME_FORMAT,
+                key=self.key,
+                epoch=epoch,
+                history=history,
+                model=model.state_dict(),
+                optimizer=opt.state_dict(),
+                scheduler=sched.state_dict(),
+                batches_rng=order_generator(batches).get_state(),
+                torch_rng=torch.get_rng_state(),
+                cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                extra=extra or {},
+            ),
+            self.path,
+        )
+
+    def restore(self, model, opt, sched, batches) -> tuple[int, list, dict]:
+        """Load the side file into the given objects; returns (next epoch, history, extras).
+
+        Returns (0, [], {}) when there is nothing to resume: no side file, an unreadable one, or
+        one written by a run with another key (the reason goes to stderr, i.e. the job's log).
+        """
+        state = self._load()
+        if state is None:
+            return 0, [], {}
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])  # moves the momentum buffers to the params' device
+        sched.load_state_dict(state["scheduler"])
+        order_generator(batches).set_state(state["batches_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        # CUDA states only when resuming on as many GPUs; a CPU restart of a GPU run still resumes
+        if state["cuda_rng"] and len(state["cuda_rng"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        print(f"{self.path}: resuming at epoch {state['epoch']}", file=sys.stderr)
+        return state["epoch"], state["history"], state["extra"]
+
+    def _load(self) -> dict | None:
+        """The side file's content if it belongs to this run, else None (reason on stderr)."""
+        if not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many types for truncated or foreign files
+            reason = f"unreadable ({err})"
+        else:
+            if isinstance(state, dict) and state.get("format") == RESUME_FORMAT:
+                if state["key"] == self.key:
+                    return state
+                reason = "left by a run with other settings"
+            else:
+                reason = f"not a {RESUME_FORMAT} file"
+        print(f"{self.path}: {reason}; starting from epoch 0", file=sys.stderr)
+        return None
+
+    def remove(self) -> None:
+        """Delete the side file (after the model file has been written)."""
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,178 @@
+"""Resumable training: a job stopped mid-way and restarted ends with the weights of an unbroken run.
+
+The SIGTERM test kills a real training process (as SLURM does at a time limit) after a few epochs,
+restarts the same stage in this process and compares the final model file bitwise with an
+uninterrupted run. The Starlight tests interrupt in-process after two epochs (an exception raised by
+the progress hook, as a kill between epochs would) and compare bitwise too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from snakemake.utils import validate
+
+from stardomain import io
+from stardomain.data import load_data
+from stardomain.models import build_model, model_spec
+from stardomain.pipeline import run_train_regular
+from stardomain.resume import ResumeFile
+from stardomain.starlight import train_star
+from stardomain.train import train_regular
+
+from conftest import REPO, tiny_config
+
+
+def experiment(**overrides) -> dict:
+    """The tiny experiment with schema defaults filled in (as the workflow sees it)."""
+    config = tiny_config()
+    exp = config["experiments"]["tiny"]
+    for section, values in overrides.items():
+        exp[section].update(values)
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return exp
+
+
+def regular_settings(exp: dict) -> dict:
+    return dict(experiment="tiny", data=exp["data"], model=exp["model"], train=exp["train"])
+
+
+class Interrupt(Exception):
+    """Stands in for a kill between two epochs."""
+
+
+def stop_after(n: int, seen: list[int]):
+    """A progress hook that records the epochs it hands out and raises after `n` of them."""
+
+    def progress(epochs, desc=None):
+        for i, epoch in enumerate(epochs):
+            if i == n:
+                raise Interrupt
+            seen.append(epoch)
+            yield epoch
+
+    return progress
+
+
+# A script that trains as the workflow's adapter does (inside `job`, which turns SIGTERM into exit).
+TRAIN = """
+import json, sys
+from stardomain.pipeline import job, run_train_regular
+out, log, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+with job(log, 1) as progress:
+    run_train_regular(out, settings, 0, "cpu", progress)
+"""
+
+
+def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_path):
+    torch.set_num_threads(1)  # the killed process runs single-threaded too (job(log, 1))
+    settings = regular_settings(experiment(train={"epochs": 150, "batch_size": 128}))
+    out = tmp_path / "killed.pt"
+    side = Path(f"{out}.resume")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    cmd = [
+        sys.executable,
+        "-c",
+        TRAIN,
+        str(out),
+        str(tmp_path / "killed.log"),
+        json.dumps(settings),
+    ]
+    proc = subprocess.Popen(cmd, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if side.exists() and torch.load(side, weights_only=True)["epoch"] >= 3:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, "training ended before it could be killed mid-way"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 143  # SIGTERM became SystemExit(143): clean unwind
+    finally:
+        proc.kill()
+    stopped = torch.load(side, weights_only=True)["epoch"]
+    assert 3 <= stopped < 150 and not out.exists()
+    assert not list(tmp_path.glob(".*.tmp")), "a killed write left its temporary file behind"
+
+    seen: list[int] = []
+
+    def record(epochs, desc=None):
+        seen.extend(epochs)
+        return seen
+
+    run_train_regular(str(out), settings, 0, "cpu", record)
+    assert seen[0] == stopped and seen[-1] == 149  # the restart resumed at the next epoch
+    assert not side.exists()  # removed once the model file is written
+
+    run_train_regular(str(tmp_path / "unbroken.pt"), settings, 0, "cpu")
+    resumed, unbroken = io.load_model(out), io.load_model(tmp_path / "unbroken.pt")
+    max_diff = max(
+        (resumed["state"][k] - v).abs().max().item() for k, v in unbroken["state"].items()
+    )
+    print(f"killed at epoch {stopped} of 150, resumed; max |w_resumed - w_unbroken| = {max_diff}")
+    assert max_diff == 0.0
+    assert resumed["metrics"] == unbroken["metrics"]  # the full per-epoch history survived too
+
+
+def test_side_file_of_other_settings_is_ignored(tmp_path):
+    exp = experiment(train={"epochs": 3})
+    data = load_data(exp["data"])
+    key_a, key_b = dict(seed=0, lr=0.05), dict(seed=0, lr=0.1)
+
+    def fit(key, progress=None):
+        model = build_model(exp["model"], data.in_shape, data.num_classes, 0)
+        resume = ResumeFile.beside(tmp_path / "m.pt", key)
+        train_regular(model, data, exp["train"], 0, progress=progress, resume=resume)
+        return model
+
+    with pytest.raises(Interrupt):
+        fit(key_a, stop_after(2, []))  # leaves a side file at epoch 2 for key_a
+    seen: list[int] = []
+    fit(key_b, stop_after(99, seen))
+    assert seen == [0, 1, 2]  # another run's state is never resumed
+
+
+def star_setup(tmp_path, realign: str):
+    exp = experiment(model={"batchnorm": True}, train={"epochs": 2})
+    data = load_data(exp["data"])
+    anchors = []
+    for seed in (0, 1):
+        model = build_model(exp["model"], data.in_shape, data.num_classes, seed)
+        train_regular(model, data, exp["train"], seed)
+        anchors.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+    star = dict(exp["stars"]["main"], epochs=4, realign=realign, seed=7)
+
+    def fit(progress=None):
+        model = build_model(exp["model"], data.in_shape, data.num_classes, 7)
+        resume = ResumeFile.beside(tmp_path / f"star-{realign}.pt", dict(star=star))
+        spec = model_spec(exp["model"])
+        args = (model, anchors, spec, data, exp["train"], star, exp["align"], 7)
+        history, perms = train_star(*args, progress=progress, resume=resume)
+        return model, history, perms
+
+    return fit
+
+
+@pytest.mark.parametrize("realign", ["every_epoch", "once"])
+def test_starlight_resumes_bitwise(tmp_path, realign):
+    fit = star_setup(tmp_path, realign)
+    with pytest.raises(Interrupt):
+        fit(stop_after(2, []))
+    seen: list[int] = []
+    resumed, history_r, perms_r = fit(stop_after(99, seen))
+    assert seen == [2, 3]
+    Path(f"{tmp_path}/star-{realign}.pt.resume").unlink()
+    unbroken, history_u, perms_u = fit()
+    for k, v in unbroken.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
+    assert history_r == history_u
+    for p, q in zip(perms_r, perms_u, strict=True):
+        assert all(torch.equal(p[k], q[k]) for k in q)

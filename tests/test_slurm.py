@@ -1,0 +1,167 @@
+"""The SLURM profile against a real SLURM: `snakemake --profile slurm all` from a repository root.
+
+`test_profile_dry_run` needs no cluster: the literal command resolves the `slurm` link, and every
+heavy rule asks for one GPU. `test_tiny_experiment_through_slurm` stands up slurmctld, slurmd and
+munged on localhost (tests/slurm/start.sh: no systemd, partition `test`, two fake A100s through GRES),
+runs a small experiment through the profile and checks that every heavy job went through sbatch with
+one GPU and that the results equal a local run's. It needs root and Debian's slurmctld, slurmd, munge
+and slurm-client (.ci/run installs them) and is skipped, with the reason, without them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, snakemake, tiny_config
+
+pytestmark = pytest.mark.workflow
+
+HEAVY = ("train_regular", "train_star", "align", "interpolate")
+# Test overrides on top of the profile: no accounting daemon here, so track jobs with squeue and
+# submit without an account; poll every 2 s, not 40; keep the SLURM logs of successful jobs as the
+# evidence of what each job ran; 2 pairs per group job so that both fake GPUs are used.
+OVERRIDES = (
+    "--slurm-status-command", "squeue",
+    "--slurm-no-account",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--slurm-keep-successful-logs",
+    "--group-components", "pairs=2",
+)  # fmt: skip
+
+
+def repo_root_copy(dest: Path, config: dict) -> Path:
+    """A folder that looks like the repository root (links to the workflow, profiles and the
+    `slurm` link) with `config` as its config.yaml, so the literal command can run in it."""
+    dest.mkdir(parents=True)
+    for name in ("Snakefile", "workflow", "profiles", "slurm"):
+        (dest / name).symlink_to(REPO / name)
+    (dest / "config.yaml").write_text(yaml.safe_dump(config))
+    return dest
+
+
+def literal(*args: str, cwd: Path, env: dict, timeout: int) -> subprocess.CompletedProcess:
+    """`snakemake *args` in `cwd`, killed (`timeout -k`) if it hangs past `timeout` seconds."""
+    exe = shutil.which("snakemake") or f"{sys.executable} -m snakemake"
+    cmd = ["timeout", "-k", "10", str(timeout), *exe.split(), *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """Rule -> job count from Snakemake's "Job stats" table."""
+    table = output.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def test_profile_dry_run(tmp_path):
+    """`snakemake --profile slurm -n all` on the digits default: GPUs, runtimes, groups."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    work = repo_root_copy(tmp_path / "root", config)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = literal("--profile", "slurm", "-n", "all", cwd=work, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Using profiles slurm" in out
+    stats = job_stats(out)
+    resources = dict(re.findall(r"^\s*rule (\w+):.*?resources: ([^\n]*)", out, re.M | re.S))
+    for rule in HEAVY:
+        assert "gpu=1" in resources[rule] and "gpu_model=a100" in resources[rule], rule
+    assert "runtime=120" in resources["train_regular"]  # attempt 1 of "120 * attempt"
+    groups = out.count("Group job pairs")
+    local = sum(n for rule, n in stats.items() if rule not in HEAVY)
+    sbatch = stats["train_regular"] + stats["train_star"] + groups
+    print(f"digits default: {sum(stats.values())} jobs, {sbatch} SLURM submissions "
+          f"({groups} group jobs of pairs), {local} local")  # fmt: skip
+    # one interpolate job per connected piece (a naive curve, or an alignment and its curve)
+    assert groups == -(-stats["interpolate"] // 10)  # pieces, 10 to a group job
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """A running single-node SLURM (tests/slurm/start.sh); yields its scratch folder."""
+    if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+        pytest.skip("SLURM not installed (apt-get install slurmctld slurmd munge slurm-client)")
+    if os.geteuid() != 0:
+        pytest.skip("starting munged, slurmctld and slurmd needs root")
+    conf = Path("/etc/slurm/slurm.conf")
+    if conf.exists() and "# stardomain test cluster" not in conf.read_text():
+        pytest.skip(f"{conf} belongs to a real cluster; not replacing it")
+    scratch = tmp_path_factory.mktemp("slurm")
+    start = ["timeout", "-k", "5", "120", str(REPO / "tests/slurm/start.sh"), str(scratch)]
+    proc = subprocess.run(start, capture_output=True, text=True)
+    try:
+        assert proc.returncode == 0, f"SLURM did not start:\n{proc.stdout}\n{proc.stderr}"
+        yield scratch
+    finally:
+        subprocess.run(
+            ["timeout", "-k", "5", "60", str(REPO / "tests/slurm/stop.sh"), str(scratch)]
+        )
+
+
+def slurm_jobs() -> list[dict[str, str]]:
+    """Every job slurmctld knows (finished ones stay for MinJobAge), as `scontrol show job` fields."""
+    out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True).stdout
+    return [
+        dict(re.findall(r"(\w+)=(\S*)", line))
+        for line in out.splitlines()
+        if line.startswith("JobId=")
+    ]
+
+
+def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
+    # 3 regular models (2 anchors, 1 held-out), 1 star: 5 curves, 3 alignments
+    config = tiny_config()
+    exp = config["experiments"]["tiny"]
+    exp.update(seeds=[0, 1, 2], n_anchors=2, n_heldout=1)
+    work = repo_root_copy(tmp_path / "cluster", config)
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), STARDOMAIN_SLURM_PARTITION="test")
+    before = {job["JobId"] for job in slurm_jobs()}
+
+    # the local reference run shares the CPUs while the cluster run mostly waits on status polls
+    start = time.monotonic()
+    with ThreadPoolExecutor(1) as pool:
+        local_run = pool.submit(snakemake, tmp_path / "local", config)
+        proc = literal("--profile", "slurm", "all", *OVERRIDES, cwd=work, env=env, timeout=480)
+        local_run.result()
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    print(f"local and SLURM runs: {time.monotonic() - start:.0f} s")
+
+    jobs = [job for job in slurm_jobs() if job["JobId"] not in before]
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", out)
+    assert sorted(submitted) == sorted(job["JobId"] for job in jobs)
+    for job in jobs:
+        assert job["JobState"] == "COMPLETED" and job["Partition"] == "test", job
+        assert job["TresPerJob"] == "gres:gpu:a100:1", job  # one GPU of the profile's model
+    train = next(job for job in jobs if job["Comment"].startswith("rule_train_regular"))
+    print(f"{len(jobs)} sbatch submissions; GPU request of SLURM job {train['JobId']} "
+          f"({train['Comment']}): TresPerJob={train['TresPerJob']}")  # fmt: skip
+
+    # Every heavy output was written inside a SLURM job: the job logs list what each job ran.
+    logs = "".join(p.read_text() for p in (work / ".snakemake/slurm_logs").rglob("*.log"))
+    in_slurm = {f for m in re.finditer(r"^\s*output: (.*)$", logs, re.M) for f in m[1].split(", ")}
+    heavy = {
+        str(p.relative_to(tmp_path / "local"))
+        for p in (tmp_path / "local/results").rglob("*")
+        if p.is_file() and p.name not in ("barriers.csv", "curves.csv")
+    }
+    assert heavy and heavy <= in_slurm, sorted(heavy - in_slurm)
+    stats = job_stats(out)
+    assert len(jobs) < sum(stats[rule] for rule in HEAVY)  # pairs were grouped
+
+    # Same numbers as the local run (deterministic on CPU).
+    for name in ("barriers.csv", "curves.csv"):
+        local = (tmp_path / "local/results/tiny" / name).read_text()
+        assert (work / "results/tiny" / name).read_text() == local, name
+    assert (work / "figures/table1.csv").read_text() == (
+        tmp_path / "local/figures/table1.csv"
+    ).read_text()
