@@ -7,7 +7,11 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
   results/<exp>/curves/<alignment>/<a>~<b>.csv      interpolation curve a -> b (t, split, loss, accuracy)
   results/<exp>/curves/<alignment>/<a>~<b>.barrier.csv   its barrier row
   results/<exp>/barriers.csv, results/<exp>/curves.csv   all pairs of the experiment
+  results/<exp>/design.csv                          what each star is (N, t sampling, width, depth)
+  results/<exp>/ensemble.csv                        single / star / deep ensemble / BMA metrics
   figures/table1.csv, figures/table1.md, figures/fig2.pdf, figures/fig2.png   over config["all"]
+  figures/fig_n_anchors.*, fig_width_depth.*, fig_ensemble.*, table_t_sampling.*, table_ensemble.*
+                                                    ablations chosen in config["figures"]
   logs/...                                          one log per job, mirroring the output path
 Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
@@ -37,6 +41,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/interpolate.smk"
 include: "workflow/rules/summarize.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
@@ -45,3 +50,4 @@ rule all:
         rules.table1.output,
         rules.fig2.output,
         expand("results/{exp}/barriers.csv", exp=config["all"]),
+        figure_targets(),

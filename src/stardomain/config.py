@@ -56,21 +56,34 @@ def star_settings(exp: dict, name: str) -> dict:
 
 
 def pairs(exp: dict) -> list[Pair]:
-    """Every pair the paper evaluates (PAPER.md, "Evaluation protocol")."""
+    """Every pair the paper evaluates (PAPER.md, "Evaluation protocol").
+
+    `eval.naive: false` drops the unpermuted pairs; a star with `pairs: heldout_permuted` is paired
+    only with the held-out models, after permutation.
+    """
     k = exp["eval"]["pair_anchors"]
+    alignments = ("naive", "permuted") if exp["eval"].get("naive", True) else ("permuted",)
     out = []
     for a in anchors(exp)[:k]:
         for h in heldout(exp):
-            for alignment in ("naive", "permuted"):
+            for alignment in alignments:
                 out.append(Pair("regular-regular", alignment, regular_id(a), regular_id(h)))
     for name in exp["stars"]:
         s = star_id(name)
+        full = exp["stars"][name].get("pairs", "all") == "all"
         for h in heldout(exp):
-            for alignment in ("naive", "permuted"):
+            for alignment in alignments if full else ("permuted",):
                 out.append(Pair("star-heldout", alignment, s, regular_id(h)))
-        for a in star_settings(exp, name)["anchors"][:k]:
-            out.append(Pair("star-anchor", "permuted", s, regular_id(a)))
+        if full:
+            for a in star_settings(exp, name)["anchors"][:k]:
+                out.append(Pair("star-anchor", "permuted", s, regular_id(a)))
     return out
+
+
+def ensemble_stars(exp: dict) -> list[str]:
+    """Star names of the ensemble / BMA comparison (`ensemble.stars`; null = every star)."""
+    chosen = exp.get("ensemble", {}).get("stars")
+    return list(exp["stars"]) if chosen is None else list(chosen)
 
 
 def _fail(path: str, message: str) -> None:
@@ -199,3 +212,42 @@ def check_config(config: dict) -> None:
             )
     for name, exp in config["experiments"].items():
         check_experiment(name, exp)
+    check_figures(config.get("figures", {}), config["experiments"])
+
+
+def check_figures(figures: dict, experiments: dict) -> None:
+    """Every experiment and star a figure names exists (`figures:` of the config)."""
+    for key in ("n_sweep", "t_sampling"):
+        selection = figures.get(key)
+        if selection is None:
+            continue
+        exp = selection["experiment"]
+        if exp not in experiments:
+            _fail(
+                f"figures.{key}.experiment",
+                f"unknown experiment {exp!r}; defined: {sorted(experiments)}",
+            )
+        for i, star in enumerate(selection["stars"]):
+            if star not in experiments[exp]["stars"]:
+                _fail(
+                    f"figures.{key}.stars[{i}]",
+                    f"unknown star {star!r}; experiments.{exp}.stars: {sorted(experiments[exp]['stars'])}",
+                )
+    for key in ("width_sweep", "depth_sweep", "ensemble"):
+        for i, exp in enumerate(figures.get(key, [])):
+            if exp not in experiments:
+                _fail(
+                    f"figures.{key}[{i}]",
+                    f"unknown experiment {exp!r}; defined: {sorted(experiments)}",
+                )
+    for key, field in (("width_sweep", "width"), ("depth_sweep", "depth")):
+        values = [experiments[e]["model"][field] for e in figures.get(key, [])]
+        if len(set(values)) != len(values):
+            _fail(f"figures.{key}", f"experiments must differ in model.{field}, got {values}")
+    for name, exp in experiments.items():
+        for i, star in enumerate(exp.get("ensemble", {}).get("stars") or []):
+            if star not in exp["stars"]:
+                _fail(
+                    f"experiments.{name}.ensemble.stars[{i}]",
+                    f"unknown star {star!r}; defined: {sorted(exp['stars'])}",
+                )

@@ -235,25 +235,3 @@ def concat_csvs(paths: list[str], out: str) -> None:
     df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
     with io.atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
-
-
-def write_table1(barrier_paths: list[str], out_csv: str, out_md: str) -> None:
-    """Table 1 (train) and Table 3 (test loss) from experiment barrier CSVs: CSV and Markdown."""
-    import pandas as pd
-
-    from stardomain.summary import table1, table1_markdown
-
-    table = table1(pd.concat([pd.read_csv(p) for p in barrier_paths], ignore_index=True))
-    with io.atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    with io.atomic_path(out_md) as tmp:
-        tmp.write_text(table1_markdown(table))
-
-
-def write_fig2(curve_paths: list[str], out_paths: list[str]) -> None:
-    """Figure 2 from experiment curve CSVs."""
-    import pandas as pd
-
-    from stardomain.plots import fig2
-
-    fig2(pd.concat([pd.read_csv(p) for p in curve_paths], ignore_index=True), out_paths)

@@ -1,13 +1,23 @@
 """Figures from CSV files only (plotting never loads a model).
 
-`fig2`: loss and accuracy along t, mean with a ±1 std band over pairs, one line per pair kind, in the
-style of the paper's Figure 2. Lines differ in colour, dash and marker so they survive greyscale.
+- `fig2`: loss and accuracy along t, mean with a ±1 std band over pairs, one line per pair kind (the
+  paper's Figure 2).
+- `fig_n_anchors`: star-held-out barrier vs the number of anchors N (the paper's N ablation).
+- `fig_width_depth`: barriers vs width and vs depth, and star vs regular-regular barrier with a line
+  through the origin fitted by least squares (the paper's width/depth figure: star ~ 0.31 x regular).
+- `fig_ensemble`: accuracy, ECE and misclassification AUROC of a single model, the star, the anchors'
+  deep ensemble and BMA over the star domain.
+Lines differ in colour, dash and marker and bars in hatch, so every figure survives greyscale.
+`style` is the config's `figures.style` ({dpi, font_size}).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from stardomain.io import atomic_path
@@ -20,61 +30,203 @@ STYLES = {  # (kind, alignment) -> label, colour, dash, marker
     ("star-anchor", "permuted"): ("star–anchor (permuted)", "#000000", "-.", "^"),
 }
 METRICS = {"loss": "cross-entropy loss (nats)", "accuracy": "accuracy (%)"}
+STAR = dict(color="#1b9e77", linestyle="-", marker="o", label="star–held-out (permuted)")
+REGULAR = dict(color="#d95f02", linestyle="--", marker="s", label="regular–regular (permuted)")
+BARRIER = {"train": "train-loss barrier (nats)", "test": "test-loss barrier (nats)"}
 
 
-def fig2(curves: pd.DataFrame, out_paths: list[str]) -> None:
-    """Draw Figure 2 for every experiment in `curves` and save it to each of `out_paths`."""
+@contextlib.contextmanager
+def figure(out_paths: list[str], style: dict, *args, **kwargs) -> Iterator[tuple]:
+    """`plt.subplots(*args, **kwargs)` in the configured style; saves to every path on exit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curves = curves.copy()
-    curves["accuracy"] = 100 * curves["accuracy"]
+    with plt.rc_context({"font.size": style["font_size"], "axes.grid": True, "grid.alpha": 0.3}):
+        fig, axes = plt.subplots(*args, squeeze=False, **kwargs)
+        try:
+            yield fig, axes
+            for path in out_paths:
+                with atomic_path(path) as tmp:
+                    fig.savefig(tmp, dpi=style["dpi"], format=Path(path).suffix.lstrip("."))
+        finally:
+            plt.close(fig)
+
+
+def _band(ax, x, mean, std, **line) -> None:
+    ax.plot(x, mean, markersize=3, **line)
+    ax.fill_between(x, mean - std, mean + std, color=line["color"], alpha=0.15)
+
+
+def fig2(curves: pd.DataFrame, out_paths: list[str], style: dict, stars=None) -> None:
+    """Figure 2 for every experiment in `curves`; `stars` (names) limits the star lines drawn."""
+    curves = curves.assign(accuracy=100 * curves["accuracy"])
+    if stars is not None:
+        keep = {f"star-{s}" for s in stars}
+        curves = curves[(curves["kind"] == "regular-regular") | curves["a"].isin(keep)]
     panels = [(e, s) for e in sorted(curves["experiment"].unique()) for s in ("train", "test")]
-    fig, axes = plt.subplots(
-        len(METRICS), len(panels), figsize=(3.2 * len(panels), 5.2), squeeze=False
-    )
-    for col, (exp, split) in enumerate(panels):
-        part = curves[(curves["experiment"] == exp) & (curves["split"] == split)]
-        stars = sorted(part.loc[part["kind"] != "regular-regular", "a"].unique())
-        for row, (metric, ylabel) in enumerate(METRICS.items()):
-            ax = axes[row][col]
-            for (kind, alignment), (label, colour, dash, marker) in STYLES.items():
-                sel = part[(part["kind"] == kind) & (part["alignment"] == alignment)]
-                for star in stars if kind != "regular-regular" else [None]:
-                    lines = sel if star is None else sel[sel["a"] == star]
-                    if lines.empty:
-                        continue
-                    stats = lines.groupby("t")[metric].agg(["mean", "std"]).fillna(0.0)
-                    name = label if star is None or len(stars) == 1 else f"{label} {star}"
-                    ax.plot(
-                        stats.index,
-                        stats["mean"],
-                        color=colour,
-                        linestyle=dash,
-                        marker=marker,
-                        markersize=3,
-                        label=name,
-                    )
-                    ax.fill_between(
-                        stats.index,
-                        stats["mean"] - stats["std"],
-                        stats["mean"] + stats["std"],
-                        color=colour,
-                        alpha=0.15,
-                    )
-            ax.set_xlabel("interpolation coefficient t")
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-            if row == 0:
-                ax.set_title(f"{exp} — {split} split", fontsize=9)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(
-        handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8, frameon=False
-    )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
-    for path in out_paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=150, format=Path(path).suffix.lstrip("."))
-    plt.close(fig)
+    size = (3.2 * len(panels), 5.2)
+    with figure(out_paths, style, len(METRICS), len(panels), figsize=size) as (fig, axes):
+        for col, (exp, split) in enumerate(panels):
+            part = curves[(curves["experiment"] == exp) & (curves["split"] == split)]
+            names = sorted(part.loc[part["kind"] != "regular-regular", "a"].unique())
+            for row, (metric, ylabel) in enumerate(METRICS.items()):
+                ax = axes[row][col]
+                for (kind, alignment), (label, colour, dash, marker) in STYLES.items():
+                    sel = part[(part["kind"] == kind) & (part["alignment"] == alignment)]
+                    for star in names if kind != "regular-regular" else [None]:
+                        lines = sel if star is None else sel[sel["a"] == star]
+                        if lines.empty:
+                            continue
+                        stats = lines.groupby("t")[metric].agg(["mean", "std"]).fillna(0.0)
+                        name = label if star is None or len(names) == 1 else f"{label} {star}"
+                        _band(ax, stats.index, stats["mean"], stats["std"], color=colour,
+                              linestyle=dash, marker=marker, label=name)  # fmt: skip
+                ax.set_xlabel("interpolation coefficient t")
+                ax.set_ylabel(ylabel)
+                if row == 0:
+                    ax.set_title(f"{exp} — {split} split")
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False)
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
+
+
+def _errorbar(ax, x, table: pd.DataFrame, who: str, split: str, line: dict) -> None:
+    col = f"{who}_barrier_loss_{split}"
+    ax.errorbar(x, table[f"{col}_mean"], yerr=table[f"{col}_std"], capsize=3, **line)
+
+
+def fig_n_anchors(table: pd.DataFrame, out_paths: list[str], style: dict) -> None:
+    """Star-held-out barrier (mean ± std over held-out models) vs N; regular-regular as reference.
+
+    table: rows of `summary.star_barriers` for one experiment (columns n_anchors, star_*, regular_*).
+    """
+    table = table.sort_values("n_anchors")
+    n = table["n_anchors"].to_numpy()
+    with figure(out_paths, style, 1, 2, figsize=(7.0, 3.2)) as (fig, axes):
+        for ax, split in zip(axes[0], ("train", "test"), strict=True):
+            _errorbar(ax, n, table, "star", split, STAR)
+            col = f"regular_barrier_loss_{split}"
+            mean, std = table[f"{col}_mean"].iloc[0], table[f"{col}_std"].iloc[0]
+            ax.axhline(mean, **{k: REGULAR[k] for k in ("color", "linestyle", "label")})
+            ax.axhspan(mean - std, mean + std, color=REGULAR["color"], alpha=0.12)
+            ax.set_xscale("log")
+            ax.set_xticks(n, [str(v) for v in n])
+            ax.minorticks_off()
+            star = (
+                table[f"star_barrier_loss_{split}_mean"] + table[f"star_barrier_loss_{split}_std"]
+            )
+            ax.set_ylim(0, 1.1 * max(mean + std, star.max()))
+            ax.set_xlabel("number of anchors N (models)")
+            ax.set_ylabel(BARRIER[split])
+            ax.set_title(f"{table['experiment'].iloc[0]} — {split} split")
+        axes[0][0].legend(frameon=False)
+        fig.tight_layout()
+
+
+def fit_through_origin(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope k of y = k x (minimises sum (y - k x)^2): sum(x y) / sum(x^2)."""
+    return float(np.dot(x, y) / np.dot(x, x))
+
+
+def fig_width_depth(sweep: pd.DataFrame, out_paths: list[str], style: dict) -> float:
+    """Barriers vs width and vs depth (train split) and the star vs regular scatter with its fit.
+
+    sweep: `summary.sweep_table` rows. Returns the fitted slope (star barrier per regular barrier).
+    """
+    parts = [(s, sweep[sweep["sweep"] == s]) for s in ("width", "depth")]
+    parts = [(s, p.sort_values(s)) for s, p in parts if not p.empty]
+    with figure(out_paths, style, 1, len(parts) + 1, figsize=(3.4 * (len(parts) + 1), 3.3)) as (
+        fig,
+        axes,
+    ):
+        for ax, (name, part) in zip(axes[0], parts, strict=False):
+            x = part[name].to_numpy()
+            for who, line in (("regular", REGULAR), ("star", STAR)):
+                _errorbar(ax, x, part, who, "train", line)
+            if name == "width":
+                ax.set_xscale("log", base=2)
+            ax.set_xticks(x, [str(v) for v in x])
+            ax.minorticks_off()
+            ax.set_ylim(bottom=0)
+            unit = "hidden units per layer" if name == "width" else "hidden layers"
+            ax.set_xlabel(f"{name} ({unit})")
+            ax.set_ylabel(BARRIER["train"])
+            ax.legend(frameon=False)
+        ax = axes[0][-1]
+        points = sweep.drop_duplicates("experiment")
+        x = points["regular_barrier_loss_train_mean"].to_numpy()
+        y = points["star_barrier_loss_train_mean"].to_numpy()
+        slope = fit_through_origin(x, y)
+        for name, marker in (("width", "o"), ("depth", "s")):
+            sel = sweep[sweep["sweep"] == name]
+            ax.scatter(
+                sel["regular_barrier_loss_train_mean"],
+                sel["star_barrier_loss_train_mean"],
+                marker=marker,
+                facecolors="none" if name == "depth" else "#444444",
+                edgecolors="#000000",
+                label=f"{name} sweep",
+                zorder=3,
+            )
+        for _, r in points.iterrows():
+            ax.annotate(f"w{r['width']} d{r['depth']}", (r["regular_barrier_loss_train_mean"],
+                        r["star_barrier_loss_train_mean"]), fontsize="x-small",
+                        xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        top = 1.1 * max(x.max(), y.max())
+        grid = np.array([0.0, top])
+        ax.plot(grid, grid, color="#999999", linestyle=":", label="star = regular")
+        ax.plot(
+            grid,
+            slope * grid,
+            color="#000000",
+            linestyle="-",
+            label=f"fit: star = {slope:.2f} × regular",
+        )
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel("regular–regular barrier (nats)")
+        ax.set_ylabel("star–held-out barrier (nats)")
+        ax.legend(frameon=False, fontsize="small")
+        fig.tight_layout()
+    return slope
+
+
+ENSEMBLE = {  # method -> label, marker, fill
+    "single": ("single regular model (mean ± std)", "o", "#ffffff"),
+    "star": ("star model", "^", "#999999"),
+    "ensemble": ("deep ensemble of the anchors", "s", "#555555"),
+    "bma": ("BMA over the star domain", "D", "#000000"),
+}
+SCORES = {
+    "accuracy": ("test accuracy (%)", 100),
+    "ece": ("expected calibration error (%)", 100),
+    "auroc_misclassification": ("misclassification AUROC", 1),
+}
+
+
+def fig_ensemble(summary: pd.DataFrame, out_paths: list[str], style: dict) -> None:
+    """One marker per method (std bar over held-out models for `single`), one group per
+    (experiment, star); summary: `summary.ensemble_summary` rows. Markers, not bars: the axes are
+    zoomed in on small differences."""
+    stars = summary[summary["method"] != "single"][["experiment", "star"]].drop_duplicates()
+    groups = list(stars.itertuples(index=False))
+    step = 0.6 / (len(ENSEMBLE) - 1)
+    with figure(out_paths, style, 1, len(SCORES), figsize=(3.2 * len(SCORES), 3.4)) as (fig, axes):
+        for ax, (score, (label, scale)) in zip(axes[0], SCORES.items(), strict=True):
+            for j, (method, (name, marker, fill)) in enumerate(ENSEMBLE.items()):
+                for i, g in enumerate(groups):
+                    star = "" if method == "single" else g.star
+                    sel = summary[(summary["experiment"] == g.experiment)
+                                  & (summary["method"] == method) & (summary["star"] == star)]  # fmt: skip
+                    ax.errorbar(i - 0.3 + j * step, scale * sel[f"{score}_mean"].iloc[0],
+                                yerr=scale * sel[f"{score}_std"].iloc[0], marker=marker,
+                                markersize=7, markerfacecolor=fill, color="#000000", capsize=3,
+                                linestyle="none", label=name if i == 0 else None)  # fmt: skip
+            ax.set_xticks(range(len(groups)), [f"{g.experiment}\n{g.star}" for g in groups])
+            ax.set_xlim(-0.6, len(groups) - 0.4)
+            ax.set_ylabel(label)
+        handles, labels = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(ENSEMBLE), frameon=False)
+        fig.tight_layout(rect=(0, 0.08, 1, 1))

@@ -1,12 +1,17 @@
-"""Tables from barrier CSVs: the paper's Table 1 (train-loss barriers) and Table 3 (test loss).
+"""Tables from CSV files: the paper's Table 1 (train-loss barriers), Table 3 (test loss), and the
+tables behind the ablation figures (barrier vs N, vs width and depth, t sampling, ensembles).
 
-One row per (experiment, star): star-held-out vs regular-regular barriers after permutation, as
-mean, std and number of pairs, their ratio, and the endpoint models' train loss and test accuracy.
+Table 1: one row per (experiment, star): star-held-out vs regular-regular barriers after
+permutation, as mean, std and number of pairs, their ratio, and the endpoint models' train loss and
+test accuracy. The ablation tables join those barriers with `design`, a table of what each star and
+experiment is (number of anchors, t sampling, width, depth) written from the config.
 """
 
 from __future__ import annotations
 
 import pandas as pd
+
+from stardomain import config as cfg
 
 KINDS = ("regular-regular", "star-heldout", "star-anchor")
 
@@ -76,3 +81,117 @@ def table1_markdown(table: pd.DataFrame) -> str:
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return head + "\n".join(lines) + "\n"
+
+
+def design(name: str, stars: dict[str, dict], model: dict, n_heldout: int) -> pd.DataFrame:
+    """One row per star: its resolved settings (`config.star_settings`) and the model it shares."""
+    rows = []
+    for star, settings in stars.items():
+        rows.append(
+            dict(
+                experiment=name,
+                star=cfg.star_id(star),
+                n_anchors=len(settings["anchors"]),
+                t_sampling=settings["t_sampling"],
+                t_label=t_label(settings),
+                mu_star=settings["mu_star"],
+                realign=settings["realign"],
+                star_epochs=settings["epochs"],
+                model=model["name"],
+                width=model["width"],
+                depth=model["depth"],
+                n_heldout=n_heldout,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def design_of(name: str, exp: dict) -> pd.DataFrame:
+    """`design` of a validated experiment config."""
+    stars = {s: cfg.star_settings(exp, s) for s in exp["stars"]}
+    return design(name, stars, exp["model"], exp["n_heldout"])
+
+
+def t_label(star: dict) -> str:
+    """Paper-style name of a star's t distribution: U[0,1], Beta(a,b) or t = c."""
+    if star["t_sampling"] == "beta":
+        a, b = star["beta"]
+        return f"Beta({a:g},{b:g})"
+    if star["t_sampling"] == "constant":
+        return f"t = {star['t_constant']:g}"
+    return "U[0,1]"
+
+
+def star_barriers(barriers: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
+    """Per (experiment, star): permuted star-held-out barriers (mean, std, pairs), the star's own
+    train/test loss and test accuracy, the experiment's regular-regular barriers, and its design."""
+    rows = []
+    permuted = barriers[barriers["alignment"] == "permuted"]
+    for (exp, star), part in permuted[permuted["kind"] == "star-heldout"].groupby(
+        ["experiment", "a"], sort=False
+    ):
+        regular = permuted[
+            (permuted["experiment"] == exp) & (permuted["kind"] == "regular-regular")
+        ]
+        row = dict(experiment=exp, star=star)
+        for split in ("train", "test"):
+            col = f"barrier_loss_{split}"
+            row[f"star_{col}_mean"], row[f"star_{col}_std"], row["n_star_pairs"] = _stats(part[col])
+            if len(regular):
+                row[f"regular_{col}_mean"], row[f"regular_{col}_std"], row["n_regular_pairs"] = (
+                    _stats(regular[col])
+                )
+        row["star_train_loss"] = float(part["loss_train_a"].mean())
+        row["star_test_loss"] = float(part["loss_test_a"].mean())
+        row["star_test_accuracy"] = float(part["accuracy_test_a"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows).merge(designs, on=["experiment", "star"], how="left")
+
+
+def select_stars(table: pd.DataFrame, experiment: str, stars: list[str]) -> pd.DataFrame:
+    """Rows of `star_barriers` for `stars` (names) of `experiment`, in that order."""
+    ids = [cfg.star_id(s) for s in stars]
+    part = table[(table["experiment"] == experiment) & table["star"].isin(ids)]
+    missing = sorted(set(ids) - set(part["star"]))
+    if missing:
+        raise ValueError(f"{experiment}: no star-held-out barriers for {missing}")
+    return part.set_index("star").loc[ids].reset_index()
+
+
+def sweep_table(table: pd.DataFrame, width: list[str], depth: list[str]) -> pd.DataFrame:
+    """Width and depth sweeps: one row per (sweep, experiment) with the experiment's first star."""
+    rows = []
+    for sweep, experiments in (("width", width), ("depth", depth)):
+        for exp in experiments:
+            part = table[table["experiment"] == exp]
+            if part.empty:
+                raise ValueError(f"{exp}: no star-held-out barriers (figures.{sweep}_sweep)")
+            rows.append(dict(part.iloc[0], sweep=sweep))
+    columns = ["sweep", "experiment", "star", "width", "depth"]
+    out = pd.DataFrame(rows)
+    return out[columns + [c for c in out.columns if c not in columns]]
+
+
+def ensemble_summary(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over models of every metric, per (experiment, method, star)."""
+    values = ["accuracy", "nll", "ece", "auroc_misclassification"]
+    keys = ["experiment", "method", "star"]
+    metrics = metrics.assign(star=metrics["star"].fillna(""))
+    grouped = metrics.groupby(keys, sort=False)
+    out = grouped[values].mean().add_suffix("_mean")
+    out = out.join(grouped[values].std(ddof=1).fillna(0.0).add_suffix("_std"))
+    out["models"] = grouped.size()
+    out["members"] = grouped["members"].first()
+    return out.reset_index()
+
+
+def markdown(table: pd.DataFrame, columns: dict[str, str], digits: int = 3) -> str:
+    """A Markdown table of `columns` (column -> header); floats with `digits` decimals."""
+
+    def cell(v) -> str:
+        return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    for _, r in table.iterrows():
+        lines.append("| " + " | ".join(cell(r[c]) for c in columns) + " |")
+    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from stardomain import config as design
 
 VERSION = stardomain.__version__
 EXPERIMENTS = config["experiments"]
+FIGURES = config["figures"]
 
 
 wildcard_constraints:
@@ -63,3 +64,40 @@ def pair_kind(wildcards):
     heldout = design.heldout(EXPERIMENTS[wildcards.exp])
     seed = int(wildcards.b.split("-", 1)[1])
     return "star-heldout" if seed in heldout else "star-anchor"
+
+
+def figure_targets():
+    """Outputs of every figure and table that config["figures"] asks for."""
+    out = []
+    if FIGURES["n_sweep"] is not None:
+        out += rules.fig_n_anchors.output
+    if FIGURES["t_sampling"] is not None:
+        out += rules.table_t_sampling.output
+    if FIGURES["width_sweep"] or FIGURES["depth_sweep"]:
+        out += rules.fig_width_depth.output
+    if FIGURES["ensemble"]:
+        out += rules.fig_ensemble.output
+    return out
+
+
+def sweep_experiments():
+    """Experiments of the width and depth sweeps, each once, in config order."""
+    return list(dict.fromkeys(FIGURES["width_sweep"] + FIGURES["depth_sweep"]))
+
+
+def ensemble_ids(exp):
+    """Model ids the ensemble job reads: held-out models, stars, and each star's anchors."""
+    e = EXPERIMENTS[exp]
+    stars = design.ensemble_stars(e)
+    star_anchors = {
+        design.star_id(s): [
+            design.regular_id(a) for a in design.star_settings(e, s)["anchors"]
+        ]
+        for s in stars
+    }
+    return dict(
+        heldout=[design.regular_id(h) for h in design.heldout(e)],
+        stars=[design.star_id(s) for s in stars],
+        star_anchors=star_anchors,
+        anchors=list(dict.fromkeys(a for ids in star_anchors.values() for a in ids)),
+    )

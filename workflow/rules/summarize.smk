@@ -33,7 +33,12 @@ rule table1:
     input:
         expand("results/{exp}/barriers.csv", exp=config["all"]),
     output:
-        csv="figures/table1.csv",
+        csv=report(
+            "figures/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+            labels={"table": "Table 1 / Table 3: barriers"},
+        ),
         md="figures/table1.md",
     log:
         "logs/figures/table1.log",
@@ -49,11 +54,19 @@ rule fig2:
         expand("results/{exp}/curves.csv", exp=config["all"]),
     output:
         pdf="figures/fig2.pdf",
-        png="figures/fig2.png",
+        png=report(
+            "figures/fig2.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+            labels={"figure": "Figure 2: loss and accuracy along t"},
+        ),
     log:
         "logs/figures/fig2.log",
     localrule: True
     conda:
         "../../envs/stardomain.yaml"
+    params:
+        style=FIGURES["style"],
+        stars=FIGURES["fig2"]["stars"],
     script:
         "../scripts/fig2.py"

@@ -1,6 +1,7 @@
-"""Adapter: the paper's Table 1 / Table 3 from barrier CSVs (see stardomain.summary)."""
+"""Adapter: the paper's Table 1 / Table 3 from barrier CSVs (see stardomain.figures.write_table1)."""
 
-from stardomain.pipeline import job, write_table1
+from stardomain.figures import write_table1
+from stardomain.pipeline import job
 
 with job(snakemake.log[0]):
     write_table1(list(snakemake.input), snakemake.output.csv, snakemake.output.md)
