@@ -56,12 +56,21 @@ BAD = [  # (dotted path under experiments.tiny, bad value, text the error must c
     ("eval.grid", [0.1, 0.5, 1.0], "experiments.tiny.eval.grid: must be increasing from 0 to 1"),
     ("stars.main.n_anchors", 5, "experiments.tiny.stars.main.n_anchors: 5 exceeds"),
     ("seeds", [0, 1, 1, 2], "experiments.tiny.seeds"),
+    ("data.name", "svhn", "experiments.tiny.data.name: 'svhn' is not allowed"),
+    ("align.matcher", "optimal_transport", "experiments.tiny.align.matcher: 'optimal_transport'"),
+    ("model.width", 2.5, "experiments.tiny.model.width"),
+    ("stars.main.colour", "red", "experiments.tiny.stars.main: unknown key(s) ['colour']"),
+    ("eval.grid", [0.0, 1.0], None),  # valid: the 2-point grid {0, 1} (control case)
 ]
 
 
 @pytest.mark.parametrize("path,value,message", BAD, ids=[b[0] for b in BAD])
 def test_bad_config_is_refused_with_the_key_path(path, value, message):
     config = edit(path, value)
+    if message is None:
+        check_schema(config, SCHEMA)
+        check_config(filled(config))
+        return
     with pytest.raises(ConfigError) as err:
         check_schema(config, SCHEMA)
         check_config(filled(config))
