@@ -115,8 +115,9 @@ def compare(
     """
     ev, ens, align = settings["eval"], settings["ensemble"], settings["align"]
     x, labels = data.test.x, data.test.y.cpu().numpy()
-    bn = Batches(data.train, ev["bn_batch_size"], shuffle=True, seed=ev["seed"])
-    spec = model_spec(settings["model"])
+    # BN statistics of interpolated models: the augmented training loader, as in barrier.curve
+    bn = data.batches("train", ev["bn_batch_size"], True, ev["seed"], augment=True)
+    spec = model_spec(settings["model"], model, data.in_shape)
 
     def row(method: str, star: str, name: str, members: int, probs: torch.Tensor) -> dict:
         scores = metrics(probs.cpu().numpy(), labels, ens["ece_bins"])
