@@ -67,15 +67,26 @@ def pair_kind(wildcards):
 
 
 def figure_targets():
-    """Outputs of every figure and table that config["figures"] asks for."""
+    """Outputs of the figures config["figures"] asks for that concern an experiment in `all`.
+
+    `snakemake --config 'all=[cifar10_resnet18]'` thus builds that experiment only, not the digits
+    sweeps the default figures compare.
+    """
+    selected = set(config["all"])
+
+    def wanted(experiments):
+        return bool(selected & set(experiments))
+
     out = []
-    if FIGURES["n_sweep"] is not None:
+    if FIGURES["n_sweep"] is not None and wanted([FIGURES["n_sweep"]["experiment"]]):
         out += rules.fig_n_anchors.output
-    if FIGURES["t_sampling"] is not None:
+    if FIGURES["t_sampling"] is not None and wanted(
+        [FIGURES["t_sampling"]["experiment"]]
+    ):
         out += rules.table_t_sampling.output
-    if FIGURES["width_sweep"] or FIGURES["depth_sweep"]:
+    if wanted(FIGURES["width_sweep"] + FIGURES["depth_sweep"]):
         out += rules.fig_width_depth.output
-    if FIGURES["ensemble"]:
+    if wanted(FIGURES["ensemble"]):
         out += rules.fig_ensemble.output
     return out
 
