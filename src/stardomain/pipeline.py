@@ -26,6 +26,7 @@ from stardomain.perm import apply_permutation, fraction_moved, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
 from stardomain.resume import ResumeFile
 from stardomain.starlight import train_star
+from stardomain.store import ModelStore
 from stardomain.train import train_regular
 
 
@@ -77,30 +78,54 @@ def _state(path: str, arch: dict, device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in io.load_model(path, arch)["state"].items()}
 
 
-def run_train_regular(out: str, settings: dict, seed: int, device: str, progress=None) -> None:
-    """Train one regular model from `seed`; settings = {experiment, data, model, train}."""
+def run_train_regular(
+    out: str, settings: dict, seed: int, device: str, progress=None, store: str | None = None
+) -> None:
+    """Train one regular model from `seed`; settings = {experiment, data, model, train}.
+
+    `store`: the model store's folder (None: off); a model stored for the same provenance is
+    restored instead of trained, and a trained one is stored (stardomain.store).
+    """
+    provenance = dict(settings=settings, seed=seed, role="regular")
+    models = ModelStore.open(store)
+    key = models and models.key(provenance)
+    if models and models.restore(key, out):
+        return
     device = resolve_device(device)
     data = load_data(settings["data"], device)
     model = _model(settings["model"], data, seed, device)
     label = f"{settings['experiment']}/regular-{seed}"
-    provenance = dict(settings=settings, seed=seed, role="regular")
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
     history = train_regular(model, data, settings["train"], seed, label, progress, resume)
     io.save_model(out, model.state_dict(), arch_of(settings["model"], data), provenance, history)
     resume.remove()
+    if models:
+        models.keep(key, out)
 
 
 def run_train_star(
-    out: str, anchor_paths: list[str], settings: dict, device: str, progress=None
+    out: str,
+    anchor_paths: list[str],
+    settings: dict,
+    device: str,
+    progress=None,
+    store: str | None = None,
 ) -> None:
-    """Starlight for one star; settings = {experiment, name, data, model, train, star, align}."""
+    """Starlight for one star; settings = {experiment, name, data, model, train, star, align}.
+
+    `store` as in `run_train_regular`; a star's key also digests the bytes of its anchor files.
+    """
+    star = settings["star"]
+    provenance = dict(settings=settings, seed=star["seed"], role="star", anchors=anchor_paths)
+    models = ModelStore.open(store)
+    key = models and models.key(provenance, anchor_paths)  # digests the anchors' bytes
+    if models and models.restore(key, out):
+        return
     device = resolve_device(device)
     data = load_data(settings["data"], device)
     arch = arch_of(settings["model"], data)
     anchors = [_state(p, arch, device) for p in anchor_paths]
-    star = settings["star"]
     model = _model(settings["model"], data, star["seed"], device)
-    provenance = dict(settings=settings, seed=star["seed"], role="star", anchors=anchor_paths)
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
     history, perms = train_star(
         model,
@@ -119,6 +144,8 @@ def run_train_star(
     metrics = dict(history=history, anchor_fraction_moved=moved)
     io.save_model(out, model.state_dict(), arch, provenance, metrics)
     resume.remove()
+    if models:
+        models.keep(key, out)
 
 
 def run_align(

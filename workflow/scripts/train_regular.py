@@ -9,4 +9,5 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         snakemake.params.seed,
         snakemake.config["device"],
         progress,
+        store=snakemake.config["store"],
     )
