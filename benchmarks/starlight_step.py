@@ -9,9 +9,12 @@ noise hits all of them alike (medians over rounds are reported):
               forward/backward there, copy (1-t) x its gradient back, SGD step.
 Then the per-epoch overhead of Starlight for the default experiment: re-aligning every anchor
 (warm-started weight matching) and re-estimating the star's BN statistics, as a fraction of the
-epoch's steps.
+epoch's steps; and the same projected for ResNet-18 on CIFAR-10 with N = 50 anchors, from measured
+parts: one warm re-alignment (x 50), BN re-estimation and test evaluation forward passes (x the
+epoch's batch count), against the measured Starlight step (x 352 steps of 128 images).
 
 Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--rounds 7] [--threads 2]
+       [--no-projection]
 """
 
 from __future__ import annotations
@@ -141,18 +144,60 @@ def epoch_overhead() -> dict[str, float]:
     return out
 
 
+def resnet_projection(
+    step_s: float, n_anchors: int = 50, train: int = 45_000, test: int = 10_000, batch: int = 128
+) -> dict[str, float]:
+    """Per-epoch Starlight overhead for ResNet-18 on CIFAR-10 with `n_anchors`, from measured parts.
+
+    step_s: the measured Starlight step (batch 128). Re-alignment: one anchor matched cold, the star
+    then nudged as by an epoch of training, and matched again from the previous permutation (warm).
+    """
+    from stardomain.models import model_spec
+    from stardomain.perm import weight_matching
+
+    cfg, shape, classes, _ = CASES["resnet18"]
+    star_model = build_model(cfg, shape, classes, 0)
+    spec = model_spec(cfg, star_model, shape)
+    star = {k: v.detach().clone() for k, v in star_model.state_dict().items()}
+    anchor = build_model(cfg, shape, classes, 1).state_dict()
+    start = time.perf_counter()
+    perm = weight_matching(spec, star, anchor, seed=0)
+    cold = time.perf_counter() - start
+    gen = torch.Generator().manual_seed(0)
+    moved = {
+        k: v + 0.05 * v.std() * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
+        for k, v in star.items()
+    }  # fmt: skip
+    start = time.perf_counter()
+    weight_matching(spec, moved, anchor, seed=0, init_perm=perm)
+    warm = time.perf_counter() - start
+    x = torch.randn(batch, *shape)
+    with torch.no_grad():
+        star_model.train()  # BN re-estimation: forward in train mode, no gradient
+        fwd_train = interleaved({"f": lambda: star_model(x)}, rounds=5)["f"]
+        star_model.eval()
+        fwd_eval = interleaved({"f": lambda: star_model(x)}, rounds=5)["f"]
+    steps = -(-train // batch)
+    epoch = steps * step_s
+    realign, bn, ev = n_anchors * warm, steps * fwd_train, -(-test // batch) * fwd_eval
+    return dict(cold_s=cold, warm_s=warm, epoch_s=epoch, realign_s=realign, bn_s=bn, eval_s=ev,
+                n=n_anchors)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-projection", action="store_true", help="skip the ResNet-18 N=50 part")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, CPU, {args.threads} threads, {args.rounds} rounds")
+    measured = {}
     for name in args.models:
         cfg, shape, classes, batch = CASES[name]
         rounds = args.rounds if name != "mlp" else 50 * args.rounds
-        med = interleaved(make_steps(cfg, shape, classes, batch), rounds)
+        med = measured[name] = interleaved(make_steps(cfg, shape, classes, batch), rounds)
         print(
             f"{name:9s} batch {batch:4d}: plain {1e3 * med['plain']:9.2f} ms | "
             f"starlight {1e3 * med['starlight']:9.2f} ms (x{med['starlight'] / med['plain']:.3f}) | "
@@ -163,6 +208,16 @@ def main() -> None:
             f"default experiment per-epoch overhead (MLP, {key}, 20 anchors): re-alignment "
             f"{1e3 * o['realign_s']:.1f} ms + BN {1e3 * o['bn_s']:.1f} ms vs epoch steps "
             f"{1e3 * o['epoch_steps_s']:.1f} ms = {100 * o['overhead']:.1f} %"
+        )
+    if "resnet18" in measured and not args.no_projection:
+        p = resnet_projection(measured["resnet18"]["starlight"])
+        e = p["epoch_s"]
+        print(
+            f"ResNet-18 CIFAR-10, N = {p['n']}, projected per epoch on this device: steps {e:.0f} s; "
+            f"re-alignment {p['realign_s']:.0f} s ({100 * p['realign_s'] / e:.1f} %; warm "
+            f"{p['warm_s']:.2f} s vs cold {p['cold_s']:.2f} s per anchor); star BN re-estimation "
+            f"{p['bn_s']:.0f} s ({100 * p['bn_s'] / e:.1f} %); test evaluation {p['eval_s']:.0f} s "
+            f"({100 * p['eval_s'] / e:.1f} %)"
         )
 
 
