@@ -26,7 +26,7 @@ from conftest import REPO, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
-HEAVY = ("train_regular", "train_star", "align", "interpolate")
+HEAVY = ("train_regular", "train_star", "align_interpolate", "interpolate")
 # Test overrides on top of the profile: no accounting daemon here, so track jobs with squeue and
 # submit without an account; poll every 2 s, not 40; keep the SLURM logs of successful jobs as the
 # evidence of what each job ran; 2 pairs per group job so that both fake GPUs are used.
@@ -81,8 +81,9 @@ def test_profile_dry_run(tmp_path):
     sbatch = stats["train_regular"] + stats["train_star"] + groups
     print(f"digits default: {sum(stats.values())} jobs, {sbatch} SLURM submissions "
           f"({groups} group jobs of pairs), {local} local")  # fmt: skip
-    # one interpolate job per connected piece (a naive curve, or an alignment and its curve)
-    assert groups == -(-stats["interpolate"] // 10)  # pieces, 10 to a group job
+    # one job per connected piece: a naive curve, or a permuted pair's alignment and curve
+    pieces = stats["interpolate"] + stats["align_interpolate"]
+    assert groups == -(-pieces // 10)  # pieces, 10 to a group job
 
 
 @pytest.fixture(scope="module")

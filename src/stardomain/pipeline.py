@@ -255,6 +255,25 @@ def run_curve(
         barrier_df.to_csv(tmp, index=False)
 
 
+def run_align_interpolate(
+    out_perm: str,
+    out_curve: str,
+    out_barrier: str,
+    a_path: str,
+    b_path: str,
+    settings: dict,
+    pair: dict,
+    device: str,
+    progress=None,
+) -> None:
+    """A permuted pair: `run_align` (b onto a), then `run_curve` with that permutation.
+
+    settings = {data, model, align, eval}; pair as in `run_curve`.
+    """
+    run_align(out_perm, a_path, b_path, settings, device)
+    run_curve(out_curve, out_barrier, a_path, b_path, out_perm, settings, pair, device, progress)
+
+
 def concat_csvs(paths: list[str], out: str) -> None:
     """Concatenate CSV files with equal columns into `out` (atomically)."""
     import pandas as pd

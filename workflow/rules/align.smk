@@ -1,19 +1,24 @@
-# Stage 2: permutation alignment of model b onto model a (weight matching by default).
+# Stages 2 and 4 of a permuted pair, in one job: permutation of model b onto model a (weight matching
+# by default), then the interpolation curve of a and permuted b. One job instead of two halves the
+# per-pair start-up (Python + torch, ~2 s on a CPU) that dominates small runs.
 
 
-rule align:
+rule align_interpolate:
     input:
         a=lambda wc: model_path(wc.exp, wc.a),
         b=lambda wc: model_path(wc.exp, wc.b),
     output:
         perm="results/{exp}/perm/{a}~{b}.pt",
+        curve="results/{exp}/curves/permuted/{a}~{b}.csv",
+        barrier="results/{exp}/curves/permuted/{a}~{b}.barrier.csv",
     log:
         "logs/{exp}/perm/{a}~{b}.log",
     conda:
         "../../envs/stardomain.yaml"
     threads: 1
     params:
-        settings=lambda wc: align_settings(wc.exp),
+        settings=lambda wc: pair_settings(wc.exp),
+        pair=lambda wc: pair_params(wc, "permuted"),
         version=VERSION,
     script:
-        "../scripts/align.py"
+        "../scripts/align_interpolate.py"

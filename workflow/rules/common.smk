@@ -13,7 +13,6 @@ wildcard_constraints:
     star="[A-Za-z0-9_]+",
     a=r"(regular-\d+|star-[A-Za-z0-9_]+)",
     b=r"regular-\d+",
-    alignment="naive|permuted",
 
 
 def model_path(exp, model_id):
@@ -39,14 +38,15 @@ def star_settings(exp, star):
     )
 
 
-def align_settings(exp):
-    e = EXPERIMENTS[exp]
-    return dict(data=e["data"], model=e["model"], align=e["align"])
-
-
 def eval_settings(exp):
+    """What a naive curve depends on."""
     e = EXPERIMENTS[exp]
     return dict(data=e["data"], model=e["model"], eval=e["eval"])
+
+
+def pair_settings(exp):
+    """What a permuted pair's alignment and curve depend on."""
+    return dict(eval_settings(exp), align=EXPERIMENTS[exp]["align"])
 
 
 def pair_paths(exp, suffix):
@@ -64,6 +64,17 @@ def pair_kind(wildcards):
     heldout = design.heldout(EXPERIMENTS[wildcards.exp])
     seed = int(wildcards.b.split("-", 1)[1])
     return "star-heldout" if seed in heldout else "star-anchor"
+
+
+def pair_params(wildcards, alignment):
+    """The identity of a pair, copied into its curve and barrier rows."""
+    return dict(
+        experiment=wildcards.exp,
+        kind=pair_kind(wildcards),
+        alignment=alignment,
+        a=wildcards.a,
+        b=wildcards.b,
+    )
 
 
 def figure_targets():

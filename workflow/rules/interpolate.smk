@@ -1,32 +1,22 @@
-# Stage 4: interpolation curves and barriers of one pair, naive or with b permuted onto a.
+# Stage 4 of a naive pair: interpolation curve and barrier of models a and b as they are.
+# (Permuted pairs are aligned and interpolated by one job: align.smk.)
 
 
 rule interpolate:
     input:
         a=lambda wc: model_path(wc.exp, wc.a),
         b=lambda wc: model_path(wc.exp, wc.b),
-        perm=lambda wc: (
-            [f"results/{wc.exp}/perm/{wc.a}~{wc.b}.pt"]
-            if wc.alignment == "permuted"
-            else []
-        ),
     output:
-        curve="results/{exp}/curves/{alignment}/{a}~{b}.csv",
-        barrier="results/{exp}/curves/{alignment}/{a}~{b}.barrier.csv",
+        curve="results/{exp}/curves/naive/{a}~{b}.csv",
+        barrier="results/{exp}/curves/naive/{a}~{b}.barrier.csv",
     log:
-        "logs/{exp}/curves/{alignment}/{a}~{b}.log",
+        "logs/{exp}/curves/naive/{a}~{b}.log",
     conda:
         "../../envs/stardomain.yaml"
     threads: 1
     params:
         settings=lambda wc: eval_settings(wc.exp),
-        pair=lambda wc: dict(
-            experiment=wc.exp,
-            kind=pair_kind(wc),
-            alignment=wc.alignment,
-            a=wc.a,
-            b=wc.b,
-        ),
+        pair=lambda wc: pair_params(wc, "naive"),
         version=VERSION,
     script:
         "../scripts/interpolate.py"

@@ -1,4 +1,4 @@
-"""Adapter: interpolation curve and barrier row of one pair (see stardomain.pipeline.run_curve)."""
+"""Adapter: naive interpolation curve and barrier row of one pair (stardomain.pipeline.run_curve)."""
 
 from stardomain.pipeline import job, run_curve
 
@@ -8,7 +8,7 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         snakemake.output.barrier,
         snakemake.input.a,
         snakemake.input.b,
-        snakemake.input.perm[0] if snakemake.input.perm else None,
+        None,
         snakemake.params.settings,
         snakemake.params.pair,
         snakemake.config["device"],
