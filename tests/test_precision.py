@@ -3,6 +3,10 @@ change nothing, channels-last matches the standard layout, Starlight's (1-t) fac
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,6 +16,8 @@ from stardomain.models import MLP, build_model, model_spec
 from stardomain.precision import FULL, Precision
 from stardomain.starlight import interpolated_loss, train_star
 from stardomain.train import train_regular
+
+from conftest import REPO
 
 RECIPE = dict(
     optimizer="sgd", epochs=3, batch_size=64, lr=0.05, momentum=0.9, nesterov=True,
@@ -138,3 +144,14 @@ def test_starlight_with_bf16_and_channels_last_lowers_its_loss(digit_images):
     assert all(v.dtype in (torch.float32, torch.int64) for v in star.state_dict().values())
     for a, f in zip(anchors, frozen, strict=True):
         assert all(torch.equal(a[k], f[k]) for k in a)
+
+
+def test_gpu_benchmark_smoke_run_prints_every_part():
+    """benchmarks/gpu_epoch.py --smoke: the GPU benchmark's code paths, at tiny sizes on CPU."""
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    cmd = [sys.executable, str(REPO / "benchmarks/gpu_epoch.py"), "--smoke"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for text in ("(a) DataLoader", "(b) GPU-resident", "(c) GPU-resident, bf16",
+                 "Starlight step / plain step, fp32", "N = 50:", "projected 200-epoch run"):  # fmt: skip
+        assert text in proc.stdout, text
