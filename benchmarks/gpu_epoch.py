@@ -18,9 +18,10 @@ On the available device (CUDA if present, else CPU), with random tensors of CIFA
 4. The projected wall time of a 200-epoch run in (c): 200 x (epoch + test evaluation); goal < 30
    minutes on one H100-class GPU.
 
-Usage: python benchmarks/gpu_epoch.py [--json gpu_epoch.json]   (about 2-4 minutes on an H100,
-estimated; most of it start-up and the Starlight epoch of part 3). `--smoke` runs every part at
-tiny sizes on CPU in seconds, to check that the script works (tests/test_precision.py).
+Usage: python benchmarks/gpu_epoch.py [--json gpu_epoch.json]. Sized to stay well within 8 minutes
+on an H100 (about 1,000 timed training steps, one Starlight epoch and a few matchings; not yet
+measured there). `--smoke` runs every part at tiny sizes on CPU in seconds, to check that the
+script works (tests/test_precision.py).
 """
 
 from __future__ import annotations
@@ -106,9 +107,11 @@ def dataloader(x, y, batch: int, workers: int, pin: bool) -> DataLoader:
                       generator=torch.Generator().manual_seed(0))  # fmt: skip
 
 
-def epoch_seconds(cfg, batches, precision, steps_per_epoch, size, device, sync) -> float:
+def epoch_seconds(cfg, batches, precision, steps_per_epoch, size, device, sync):
     """Seconds per epoch of the library's training step (stardomain.train.train_step) on a fresh
-    model, extrapolated from `size["batches"]` timed steps after `size["warmup"]` untimed ones."""
+    model, extrapolated from `size["batches"]` timed steps after `size["warmup"]` untimed ones.
+
+    Returns (seconds per epoch, the trained model)."""
     model = precision.prepare(build_model(cfg, IN_SHAPE, 10, 0).to(device)).train()
     opt = make_optimizer(model.parameters(), RECIPE)
     sched = make_scheduler(opt, RECIPE, RECIPE["epochs"], steps_per_epoch)
