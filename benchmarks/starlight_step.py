@@ -15,6 +15,7 @@ epoch's batch count), against the measured Starlight step (x 352 steps of 128 im
 
 Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--rounds 7] [--threads 2]
        [--no-projection]
+(`make_steps` and `interleaved` also time the GPU steps of benchmarks/gpu_epoch.py.)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from stardomain.data import load_data
 from stardomain.models import build_model
+from stardomain.precision import FULL, Precision
 from stardomain.starlight import interpolated_loss
 
 CASES = {  # name -> (model config, input shape, classes, batch size)
@@ -38,70 +40,109 @@ CASES = {  # name -> (model config, input shape, classes, batch size)
 }
 
 
-def make_steps(cfg: dict, shape: tuple, classes: int, batch: int, n_anchors: int = 4):
-    """Three closures, each doing one full training step of its kind on its own model copy."""
-    x = torch.randn(batch, *shape)
-    y = torch.randint(0, classes, (batch,))
+def make_steps(
+    cfg: dict,
+    shape: tuple,
+    classes: int,
+    batch: int,
+    n_anchors: int = 4,
+    device: torch.device | str = "cpu",
+    precision: Precision = FULL,
+    kinds: tuple[str, ...] = ("plain", "starlight", "naive"),
+):
+    """Closures of the step `kinds`, each doing one full training step on its own model copy.
+
+    `precision` (autocast, channels-last) applies to plain and starlight; naive is float32 only.
+    """
+    x = precision.layout(torch.randn(batch, *shape).to(device))
+    y = torch.randint(0, classes, (batch,)).to(device)
     anchors = [
         {k: v.detach() for k, v in build_model(cfg, shape, classes, s).named_parameters()}
         for s in range(1, n_anchors + 1)
     ]
-    flat_anchors = [parameters_to_vector(a.values()) for a in anchors]
+    anchors = [{k: precision.layout(v.to(device)) for k, v in a.items()} for a in anchors]
     rng = np.random.default_rng(0)
+
+    def model():
+        return precision.prepare(build_model(cfg, shape, classes, 0).to(device).train())
 
     def sgd(model):
         return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
 
-    plain_model = build_model(cfg, shape, classes, 0).train()
-    plain_opt = sgd(plain_model)
+    def plain_step():
+        plain_model = model()
+        plain_opt = sgd(plain_model)
 
-    def plain():
-        loss = F.cross_entropy(plain_model(x), y)
-        plain_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        plain_opt.step()
+        def plain():
+            with precision.autocast():
+                loss = F.cross_entropy(plain_model(x), y)
+            plain_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            plain_opt.step()
 
-    star = build_model(cfg, shape, classes, 0).train()
-    star_opt = sgd(star)
-    params = dict(star.named_parameters())
-    scratch = {k: v.detach().clone() for k, v in star.named_buffers()}
+        return plain
 
-    def starlight():
-        n, t = int(rng.integers(n_anchors)), float(rng.uniform())
-        loss = interpolated_loss(star, params, anchors[n], scratch, t, x, y)
-        star_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        star_opt.step()
+    def starlight_step():
+        star = model()
+        star_opt = sgd(star)
+        params = dict(star.named_parameters())
+        scratch = {k: v.detach().clone() for k, v in star.named_buffers()}
 
-    naive_star = build_model(cfg, shape, classes, 0).train()
-    naive_opt = sgd(naive_star)
-    work = build_model(cfg, shape, classes, 0).train()
+        def starlight():
+            n, t = int(rng.integers(n_anchors)), float(rng.uniform())
+            loss = interpolated_loss(
+                star, params, anchors[n], scratch, t, x, y, precision=precision
+            )
+            star_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            star_opt.step()
 
-    def naive():
-        n, t = int(rng.integers(n_anchors)), float(rng.uniform())
-        with torch.no_grad():
-            flat = parameters_to_vector(naive_star.parameters())
-            vector_to_parameters(torch.lerp(flat, flat_anchors[n], t), work.parameters())
-        work.zero_grad(set_to_none=True)
-        F.cross_entropy(work(x), y).backward()
-        for p, w in zip(naive_star.parameters(), work.parameters(), strict=True):
-            p.grad = (1 - t) * w.grad
-        naive_opt.step()
+        return starlight
 
-    return {"plain": plain, "starlight": starlight, "naive": naive}
+    def naive_step():
+        if precision.dtype is not None or precision.channels_last:
+            raise ValueError("the naive step is measured in float32 and the standard layout only")
+        flat_anchors = [parameters_to_vector(a.values()) for a in anchors]
+        naive_star, work = model(), model()
+        naive_opt = sgd(naive_star)
+
+        def naive():
+            n, t = int(rng.integers(n_anchors)), float(rng.uniform())
+            with torch.no_grad():
+                flat = parameters_to_vector(naive_star.parameters())
+                vector_to_parameters(torch.lerp(flat, flat_anchors[n], t), work.parameters())
+            work.zero_grad(set_to_none=True)
+            F.cross_entropy(work(x), y).backward()
+            for p, w in zip(naive_star.parameters(), work.parameters(), strict=True):
+                p.grad = (1 - t) * w.grad
+            naive_opt.step()
+
+        return naive
+
+    makers = {"plain": plain_step, "starlight": starlight_step, "naive": naive_step}
+    return {kind: makers[kind]() for kind in kinds}
 
 
-def interleaved(steps: dict, rounds: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds per step of each closure, measured round-robin."""
+def interleaved(
+    steps: dict, rounds: int, warmup: int = 2, sync=lambda: None, repeat: int = 1
+) -> dict[str, float]:
+    """Median seconds per step of each closure, measured round-robin.
+
+    sync: waits for the device (torch.cuda.synchronize on a GPU, whose steps run asynchronously);
+    repeat: steps per timed round, so that a GPU queue stays full between two syncs.
+    """
     for _ in range(warmup):
         for fn in steps.values():
             fn()
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(rounds):
         for name, fn in steps.items():
+            sync()
             start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+            for _ in range(repeat):
+                fn()
+            sync()
+            times[name].append((time.perf_counter() - start) / repeat)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

@@ -60,7 +60,15 @@ BAD = [  # (dotted path under experiments.tiny, bad value, text the error must c
     ("align.matcher", "optimal_transport", "experiments.tiny.align.matcher: 'optimal_transport'"),
     ("model.width", 2.5, "experiments.tiny.model.width"),
     ("stars.main.colour", "red", "experiments.tiny.stars.main: unknown key(s) ['colour']"),
+    ("train.amp", "fp8", "experiments.tiny.train.amp: 'fp8' is not allowed; allowed values:"),
+    ("train.amp", True, "experiments.tiny.train.amp: True is not allowed"),
+    (
+        "train.channels_last",
+        "yes",
+        "experiments.tiny.train.channels_last: 'yes' has the wrong type",
+    ),
     ("eval.grid", [0.0, 1.0], None),  # valid: the 2-point grid {0, 1} (control case)
+    ("train.amp", "bf16", None),  # valid (control case)
 ]
 
 
@@ -83,3 +91,17 @@ def test_snakemake_refuses_bad_configs_before_any_job(tmp_path: Path, run_snakem
         assert proc.returncode != 0
         assert message in proc.stdout + proc.stderr
         assert "Job stats" not in proc.stdout and not (tmp_path / str(i) / "results").exists()
+
+
+def test_precision_keys_default_to_off_without_being_filled_in():
+    """Left out, train.amp and train.channels_last change no params (nothing reruns) and no
+    provenance (model files stay bitwise the same); YAML's unquoted `off` (false) means off."""
+    assert "amp" not in filled(tiny_config())["experiments"]["tiny"]["train"]
+    assert "channels_last" not in filled(tiny_config())["experiments"]["tiny"]["train"]
+    config = edit("train.amp", yaml.safe_load("amp: off")["amp"])
+    check_schema(config, SCHEMA)
+    check_config(filled(config))
+    config = edit("train.amp", "fp16")
+    config["device"] = "cpu"
+    with pytest.raises(ConfigError, match="experiments.tiny.train.amp: fp16 needs a GPU"):
+        check_config(filled(config))

@@ -24,6 +24,7 @@ from stardomain import io
 from stardomain.data import load_data
 from stardomain.models import build_model, model_spec
 from stardomain.pipeline import run_train_regular
+from stardomain.precision import Precision
 from stardomain.resume import ResumeFile
 from stardomain.starlight import train_star
 from stardomain.train import train_regular
@@ -140,7 +141,42 @@ def test_side_file_of_other_settings_is_ignored(tmp_path):
     assert seen == [0, 1, 2]  # another run's state is never resumed
 
 
-def star_setup(tmp_path, realign: str):
+class MovingScale(Precision):
+    """fp16 whose loss scale grows every 3 steps (not 2000): it soon overflows, skips steps and
+    backs off, so a restart that lost the scaler's state would skip other steps."""
+
+    def scaler(self) -> torch.amp.GradScaler:
+        return torch.amp.GradScaler(self.device_type, growth_interval=3)
+
+
+FP16 = MovingScale("cpu", torch.float16)  # refused on CPU in configs; here for the scaler's state
+
+
+def test_fp16_training_resumes_bitwise_with_its_loss_scale(tmp_path):
+    exp = experiment(model={"batchnorm": True}, train={"epochs": 4, "batch_size": 128})
+    data = load_data(exp["data"])
+
+    def fit(name, progress=None):
+        model = build_model(exp["model"], data.in_shape, data.num_classes, 0)
+        resume = ResumeFile.beside(tmp_path / name, dict(amp="fp16"))
+        args = (model, data, exp["train"], 0)
+        history = train_regular(*args, progress=progress, resume=resume, precision=FP16)
+        return model, history
+
+    with pytest.raises(Interrupt):
+        fit("m.pt", stop_after(2, []))
+    scale = torch.load(tmp_path / "m.pt.resume", weights_only=True)["extra"]["scaler"]["scale"]
+    assert scale != 2.0**16  # the scale moved from its start: a restart must not reset it
+    seen: list[int] = []
+    resumed, history_r = fit("m.pt", stop_after(99, seen))
+    assert seen == [2, 3]
+    unbroken, history_u = fit("u.pt")
+    for k, v in unbroken.state_dict().items():
+        assert torch.equal(resumed.state_dict()[k], v), k
+    assert history_r == history_u
+
+
+def star_setup(tmp_path, realign: str, precision: Precision | None = None):
     exp = experiment(model={"batchnorm": True}, train={"epochs": 2})
     data = load_data(exp["data"])
     anchors = []
@@ -155,17 +191,22 @@ def star_setup(tmp_path, realign: str):
         resume = ResumeFile.beside(tmp_path / f"star-{realign}.pt", dict(star=star))
         spec = model_spec(exp["model"], model, data.in_shape)
         args = (model, anchors, spec, data, exp["train"], star, exp["align"], 7)
-        history, perms = train_star(*args, progress=progress, resume=resume)
+        history, perms = train_star(*args, progress=progress, resume=resume, precision=precision)
         return model, history, perms
 
     return fit
 
 
-@pytest.mark.parametrize("realign", ["every_epoch", "once"])
-def test_starlight_resumes_bitwise(tmp_path, realign):
-    fit = star_setup(tmp_path, realign)
+@pytest.mark.parametrize(
+    "realign,precision", [("every_epoch", None), ("once", None), ("every_epoch", FP16)]
+)
+def test_starlight_resumes_bitwise(tmp_path, realign, precision):
+    fit = star_setup(tmp_path, realign, precision)
     with pytest.raises(Interrupt):
         fit(stop_after(2, []))
+    if precision is not None:  # fp16: the loss scale moved, so restoring it matters
+        side = torch.load(f"{tmp_path}/star-{realign}.pt.resume", weights_only=True)
+        assert side["extra"]["scaler"]["scale"] != 2.0**16
     seen: list[int] = []
     resumed, history_r, perms_r = fit(stop_after(99, seen))
     assert seen == [2, 3]

@@ -212,6 +212,8 @@ def check_config(config: dict) -> None:
             )
     for name, exp in config["experiments"].items():
         check_experiment(name, exp)
+        if exp["train"].get("amp") == "fp16" and config.get("device") == "cpu":
+            _fail(f"experiments.{name}.train.amp", "fp16 needs a GPU but device is cpu; use bf16")
     check_figures(config.get("figures", {}), config["experiments"])
 
 

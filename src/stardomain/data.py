@@ -47,6 +47,18 @@ class Split:
         return Split(self.x.to(device), self.y.to(device))
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a small CPU tensor of random draws to `device`, without stalling a GPU.
+
+    A plain host-to-GPU copy waits for every kernel queued before it; one per batch would keep
+    the host from queueing the next step while the GPU runs this one. From pinned memory the copy
+    is asynchronous. Same values either way.
+    """
+    if t.device.type == "cpu" and device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
 @dataclass
 class Augment:
     """Batch augmentation of normalised images: random crop from a `padding`-pixel border, flips.
@@ -64,17 +76,17 @@ class Augment:
         b, c, h, w = x.shape
         p = self.padding
         if p > 0:
-            fill = torch.zeros(c) if self.fill is None else self.fill
-            padded = fill.to(x).view(1, c, 1, 1).repeat(b, 1, h + 2 * p, w + 2 * p)
+            fill = x.new_zeros(c) if self.fill is None else to_device(self.fill, x.device)
+            padded = fill.to(x.dtype).view(1, c, 1, 1).repeat(b, 1, h + 2 * p, w + 2 * p)
             padded[:, :, p : p + h, p : p + w] = x
-            dy, dx = (torch.randint(0, 2 * p + 1, (2, b), generator=generator)).to(x.device)
+            dy, dx = to_device(torch.randint(0, 2 * p + 1, (2, b), generator=generator), x.device)
             rows = dy[:, None] + torch.arange(h, device=x.device)  # (b, h)
             cols = dx[:, None] + torch.arange(w, device=x.device)  # (b, w)
             batch = torch.arange(b, device=x.device)[:, None, None, None]
             chan = torch.arange(c, device=x.device)[None, :, None, None]
             x = padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]  # (b, c, h, w)
         if self.flip:
-            flip = (torch.rand(b, generator=generator) < 0.5).to(x.device).view(b, 1, 1, 1)
+            flip = to_device(torch.rand(b, generator=generator) < 0.5, x.device).view(b, 1, 1, 1)
             x = torch.where(flip, x.flip(3), x)
         return x
 
@@ -104,7 +116,7 @@ class Batches:
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.split)
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).to(self.split.x.device)
+            order = to_device(torch.randperm(n, generator=self.generator), self.split.x.device)
         else:
             order = None
         for start in range(0, n, self.batch_size):
@@ -161,6 +173,8 @@ class Data:
         self.train, self.test = self.train.to(device), self.test.to(device)
         if self.val is not None:
             self.val = self.val.to(device)
+        if self.augment is not None and self.augment.fill is not None:
+            self.augment.fill = self.augment.fill.to(device)
         return self
 
 

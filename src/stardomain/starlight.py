@@ -4,6 +4,10 @@ The interpolated weights theta(t) = (1-t) theta + t theta_n are built with `torc
 parameters, and the loss is computed by `torch.func.functional_call` at theta(t). Autograd through the
 lerp gives exactly the gradient (1-t) * dL/dtheta(t) for the star (step 5); the anchor tensors are
 constants. No model is copied per step: the forward pass reads a dict of tensors.
+
+Mixed precision (`train.amp`, stardomain.precision): autocast wraps the forward pass and loss only;
+theta(t) is built before it, in float32, so the factor (1-t) of the gradient is applied exactly as
+at full precision; with fp16 the GradScaler's power-of-two scale cancels exactly on unscaling.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from stardomain.data import Data
 from stardomain.evaluate import evaluate, reestimate_bn
 from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
+from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile
 from stardomain.train import check_finite, make_optimizer, make_scheduler
 
@@ -66,22 +71,25 @@ def interpolated_loss(
     y: torch.Tensor,
     mu_star: float = 0.0,
     label_smoothing: float = 0.0,
+    precision: Precision = FULL,
 ) -> torch.Tensor:
     """Cross-entropy at theta(t) = (1-t) params + t anchor (steps 3-4), differentiable in params.
 
     params: the star's live parameters; anchor: the aligned anchor's parameters (constants);
     scratch: buffers the forward pass may overwrite (BN running stats), so nothing real changes.
     With mu_star > 0: (L(theta(t)) + mu L(theta)) / (1 + mu).
+    precision: autocast of the forward passes (theta(t) itself is always built in float32).
     """
     # (step 3) torch.lerp(start, end, t) = start + t (end - start): d/d start = (1 - t)
     theta_t = {k: torch.lerp(p, anchor[k], t) for k, p in params.items()}
-    # (step 4) BN layers run in train mode on batch statistics
-    out = functional_call(model, {**theta_t, **scratch}, (x,))
-    loss = F.cross_entropy(out, y, label_smoothing=label_smoothing)
-    if mu_star > 0:
-        own = functional_call(model, {**params, **scratch}, (x,))
-        own_loss = F.cross_entropy(own, y, label_smoothing=label_smoothing)
-        loss = (loss + mu_star * own_loss) / (1 + mu_star)
+    with precision.autocast():
+        # (step 4) BN layers run in train mode on batch statistics
+        out = functional_call(model, {**theta_t, **scratch}, (x,))
+        loss = F.cross_entropy(out, y, label_smoothing=label_smoothing)
+        if mu_star > 0:
+            own = functional_call(model, {**params, **scratch}, (x,))
+            own_loss = F.cross_entropy(own, y, label_smoothing=label_smoothing)
+            loss = (loss + mu_star * own_loss) / (1 + mu_star)
     return loss
 
 
@@ -97,6 +105,7 @@ def train_star(
     label: str = "star",
     progress: Callable | None = None,
     resume: ResumeFile | None = None,
+    precision: Precision | None = None,
 ) -> tuple[list[dict], list[Perm]]:
     """Algorithm 1: train `model` (already initialised from the star's seed) in place.
 
@@ -105,8 +114,12 @@ def train_star(
     star: t sampling, `mu_star`, `realign` ("every_epoch" or "once").
     resume: side file saved after every epoch (with the anchor/t generator and the permutations);
     if it holds this run's state, training continues at its next epoch (stardomain.resume).
+    precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
     Returns per-epoch metrics and each anchor's final permutation onto the star.
     """
+    device = next(model.parameters()).device
+    precision = precision or Precision.of(recipe, device)
+    precision.prepare(model)  # before params and optimizer, which take the weights' layout
     params = dict(model.named_parameters())
     # BN layers at theta(t) run in train mode and write batch statistics into whatever buffers they
     # are given: hand them a scratch copy (allocated once) so neither star nor anchors are touched.
@@ -117,17 +130,19 @@ def train_star(
     epochs = star["epochs"]
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, epochs, len(batches))
-    mu = star["mu_star"]
+    mu, smooth = star["mu_star"], recipe["label_smoothing"]
+    scaler = precision.scaler()
     perms: list[Perm | None] = [None] * len(anchors)
     aligned: list[State] = []
     start, history = 0, []
     if resume is not None:
         start, history, extra = resume.restore(model, opt, sched, batches)
         if start > 0:
-            device = next(model.parameters()).device
             rng.bit_generator.state = extra["rng"]
             perms = [{k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
             scratch = {k: v.to(device) for k, v in extra["scratch"].items()}
+            if scaler is not None and "scaler" in extra:
+                scaler.load_state_dict(extra["scaler"])
     for epoch in progress(range(start, epochs), desc=label) if progress else range(start, epochs):
         # (step 1) re-align every anchor to the current star (once only when realign == "once")
         if epoch == 0 or star["realign"] == "every_epoch":
@@ -135,32 +150,32 @@ def train_star(
             perms = align_anchors(spec, star_state, anchors, perms, seed, align["max_iter"])
             aligned = []
         if not aligned:  # after a fresh alignment, or on resuming with realign == "once"
-            aligned = [
-                {k: v for k, v in apply_permutation(spec, p, a).items() if k in params}
-                for p, a in zip(perms, anchors, strict=True)
-            ]
+            moved = (apply_permutation(spec, p, a) for p, a in zip(perms, anchors, strict=True))
+            aligned = [{k: precision.layout(m[k]) for k in params} for m in moved]
         model.train()
-        loss_sum = torch.zeros((), device=next(model.parameters()).device)
+        loss_sum = torch.zeros((), device=device)
         for x, y in batches:
             # (step 2) one anchor n uniformly and one t per batch
             n = int(rng.integers(len(aligned)))
             t = sample_t()
             # (steps 3-4) loss at theta(t) = (1-t) theta + t theta_n
+            x = precision.layout(x)
             loss = interpolated_loss(
-                model, params, aligned[n], scratch, t, x, y, mu, recipe["label_smoothing"]
+                model, params, aligned[n], scratch, t, x, y, mu, smooth, precision
             )
             # (step 5) backward through the lerp yields (1-t) * grad L(theta(t)); plain optimizer step
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            backward_step(loss, opt, scaler)
             sched.step()
             loss_sum += loss.detach()  # stays on device: no sync per step
         # after each epoch: re-estimate the star's own BN statistics on training data
         if has_batchnorm(model):
             bn = data.batches("train", recipe["batch_size"], True, seed + epoch, augment=True)
-            reestimate_bn(model, bn)  # on the augmented training loader, as the paper
+            with precision.autocast():  # as the BN statistics of regular training
+                reestimate_bn(model, bn)  # on the augmented training loader, as the paper
         check_finite(loss_sum, f"{label}, epoch {epoch}")
-        test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
+        with precision.autocast():
+            test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
         history.append(
             dict(
                 epoch=epoch,
@@ -172,5 +187,8 @@ def train_star(
         )
         if resume is not None:
             extra = dict(rng=rng.bit_generator.state, perms=perms, scratch=scratch)
+            if scaler is not None:
+                extra["scaler"] = scaler.state_dict()
             resume.save(epoch + 1, history, model, opt, sched, batches, extra)
+    precision.release(model)
     return history, [p for p in perms if p is not None]

@@ -1,7 +1,8 @@
 """Regular training: the SGD recipe of PAPER.md (momentum, Nesterov, weight decay, cosine or step).
 
-One function per concern: `make_optimizer`, `make_scheduler` (stepped once per batch), and
-`train_regular`, which fits one model from its seed and returns its per-epoch metrics.
+One function per concern: `make_optimizer`, `make_scheduler` (stepped once per batch), `train_step`
+(one batch), and `train_regular`, which fits one model from its seed and returns its per-epoch
+metrics. Mixed precision and channels-last (`train.amp`, `train.channels_last`): stardomain.precision.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 
 from stardomain.data import Data
 from stardomain.evaluate import evaluate
+from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile
 
 
@@ -66,6 +68,25 @@ def check_finite(loss: torch.Tensor, where: str) -> None:
         raise TrainingDiverged(f"{where}: loss became {float(loss)}")
 
 
+def train_step(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    sched,
+    label_smoothing: float = 0.0,
+    precision: Precision = FULL,
+    scaler: torch.amp.GradScaler | None = None,
+) -> torch.Tensor:
+    """One SGD step on batch x (b, ...), y (b,); returns the batch's loss (detached, on device)."""
+    with precision.autocast():
+        loss = F.cross_entropy(model(precision.layout(x)), y, label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    backward_step(loss, opt, scaler)
+    sched.step()
+    return loss.detach()
+
+
 def train_regular(
     model: nn.Module,
     data: Data,
@@ -74,33 +95,39 @@ def train_regular(
     label: str = "regular",
     progress: Callable | None = None,
     resume: ResumeFile | None = None,
+    precision: Precision | None = None,
 ) -> list[dict]:
     """Train `model` in place with the recipe; data order drawn from `seed`.
 
     resume: side file saved after every epoch; if it holds this run's state, training continues
     at its next epoch (stardomain.resume).
+    precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
     Returns one dict per epoch: epoch, lr, train_loss (running mean over the epoch's batches),
     test_loss, test_accuracy.
     """
+    device = next(model.parameters()).device
+    precision = precision or Precision.of(recipe, device)
+    precision.prepare(model)  # before the optimizer, whose buffers take the weights' layout
     batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, recipe["epochs"], len(batches))
+    scaler = precision.scaler()
     start, history = 0, []
     if resume is not None:
-        start, history, _ = resume.restore(model, opt, sched, batches)
+        start, history, extra = resume.restore(model, opt, sched, batches)
+        if scaler is not None and "scaler" in extra:
+            scaler.load_state_dict(extra["scaler"])
     epochs = range(start, recipe["epochs"])
     for epoch in progress(epochs, desc=label) if progress else epochs:
         model.train()
-        loss_sum = torch.zeros((), device=next(model.parameters()).device)
+        loss_sum = torch.zeros((), device=device)
         for x, y in batches:
-            loss = F.cross_entropy(model(x), y, label_smoothing=recipe["label_smoothing"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.detach()  # stays on device: no sync per step
+            loss_sum += train_step(  # stays on device: no sync per step
+                model, x, y, opt, sched, recipe["label_smoothing"], precision, scaler
+            )
         check_finite(loss_sum, f"{label}, epoch {epoch}")
-        test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
+        with precision.autocast():
+            test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
         history.append(
             dict(
                 epoch=epoch,
@@ -111,5 +138,7 @@ def train_regular(
             )
         )
         if resume is not None:
-            resume.save(epoch + 1, history, model, opt, sched, batches)
+            extra = None if scaler is None else dict(scaler=scaler.state_dict())
+            resume.save(epoch + 1, history, model, opt, sched, batches, extra)
+    precision.release(model)
     return history
