@@ -143,3 +143,28 @@ def test_missing_betons_and_mismatched_classes_are_named(tree: Path, tmp_path: P
     with pytest.raises(ValueError, match="classes of .* differ"):
         write_beton(tmp_path / "val.beton", tmp_path / "t", "test")
     assert not (tmp_path / "val.beton").exists()
+
+
+@pytest.mark.workflow
+def test_workflow_writes_the_betons_once_and_trains_from_them(tmp_path: Path):
+    """Real Snakemake: rule ffcv_beton (one job per split), then regular models read through FFCV."""
+    from stardomain.io import load_model
+
+    from conftest import job_counts, snakemake, tiny_config
+
+    write_imagefolder_smooth(tmp_path / "tree", classes=2, per_class=(3, 1))
+    config = tiny_config()
+    exp = config["experiments"]["tiny"]
+    exp["data"] = dict(name="imagenet", root="tree", loader="ffcv", workers=1)
+    exp["model"] = dict(name="mlp", width=4, depth=1)  # 3 x 224 x 224 inputs -> 4 -> 2 classes
+    exp["train"].update(epochs=1, batch_size=4)
+    first = snakemake(tmp_path, config, "results/tiny/regular/0.pt")
+    assert job_counts(first.stdout + first.stderr) == {"ffcv_beton": 2, "train_regular": 1}
+    for name in ("train_500_0.50_90", "val_500_0.50_90"):
+        assert (tmp_path / "tree/ffcv" / f"{name}.beton").stat().st_size > 0
+        assert "-> tree/ffcv/" in (tmp_path / "logs/ffcv/tree/ffcv" / f"{name}.log").read_text()
+    model = load_model(tmp_path / "results/tiny/regular/0.pt")
+    assert model["arch"]["in_shape"] == [3, 224, 224] and model["arch"]["num_classes"] == 2
+    assert model["provenance"]["settings"]["data"]["loader"] == "ffcv"
+    second = snakemake(tmp_path, config, "-n", "results/tiny/regular/1.pt")
+    assert job_counts(second.stdout) == {"train_regular": 1}  # the betons are written once

@@ -5,6 +5,7 @@ rule align:
     input:
         a=lambda wc: model_path(wc.exp, wc.a),
         b=lambda wc: model_path(wc.exp, wc.b),
+        data=lambda wc: data_files(wc.exp),
     output:
         perm="results/{exp}/perm/{a}~{b}.pt",
     log:

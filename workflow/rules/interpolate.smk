@@ -10,6 +10,7 @@ rule interpolate:
             if wc.alignment == "permuted"
             else []
         ),
+        data=lambda wc: data_files(wc.exp),
     output:
         curve="results/{exp}/curves/{alignment}/{a}~{b}.csv",
         barrier="results/{exp}/curves/{alignment}/{a}~{b}.barrier.csv",
