@@ -12,6 +12,8 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
   figures/table1.csv, figures/table1.md, figures/fig2.pdf, figures/fig2.png   over config["all"]
   figures/fig_n_anchors.*, fig_width_depth.*, fig_ensemble.*, table_t_sampling.*, table_ensemble.*
                                                     ablations chosen in config["figures"]
+  <data.ffcv.dir>/{train,val}_<res>_<p>_<q>.beton   FFCV files of an ImageFolder tree (data.loader:
+                                                    ffcv only; default dir <data.root>/ffcv)
   logs/...                                          one log per job, mirroring the output path
 Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
@@ -37,6 +39,7 @@ check_config(config)
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/ffcv.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/align.smk"
 include: "workflow/rules/interpolate.smk"

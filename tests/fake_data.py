@@ -80,3 +80,27 @@ def write_imagefolder(
             folder.mkdir(parents=True, exist_ok=True)
             for i in range(per_class):
                 Image.new("RGB", size, (grey, grey, grey)).save(folder / f"img{i}.JPEG")
+
+
+def write_imagefolder_smooth(
+    root: Path, classes: int = 3, per_class: tuple[int, int] = (4, 2), seed: int = 0
+) -> None:
+    """Distinct smooth colour JPEGs of varied sizes in root/train/<class>/ and root/val/<class>/.
+
+    per_class: images per class in train/ and val/. Each image is a random 4x5 grid of colours
+    enlarged bicubically to a size between 230 and 420 pixels a side: smooth, so that resizing
+    methods (OpenCV's, PIL's) agree closely, and different in every image, so that batches can be
+    told apart.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for split, n in zip(("train", "val"), per_class, strict=True):
+        for c in range(classes):
+            folder = root / split / f"n{c:08d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                grid = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
+                size = tuple(int(s) for s in rng.integers(230, 421, 2))  # (width, height)
+                image = Image.fromarray(grid).resize(size, Image.Resampling.BICUBIC)
+                image.save(folder / f"img{i}.JPEG", quality=95)

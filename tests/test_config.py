@@ -67,6 +67,10 @@ BAD = [  # (dotted path under experiments.tiny, bad value, text the error must c
         "yes",
         "experiments.tiny.train.channels_last: 'yes' has the wrong type",
     ),
+    ("data.loader", "dali", "experiments.tiny.data.loader: 'dali' is not allowed; allowed values"),
+    ("data.loader", "ffcv", "experiments.tiny.data.loader: ffcv reads ImageFolder trees"),
+    ("data.ffcv.quality", 90, "experiments.tiny.data.ffcv: unknown key(s) ['quality']"),
+    ("data.ffcv.compress_probability", 1.5, "experiments.tiny.data.ffcv.compress_probability"),
     ("eval.grid", [0.0, 1.0], None),  # valid: the 2-point grid {0, 1} (control case)
     ("train.amp", "bf16", None),  # valid (control case)
 ]
@@ -105,3 +109,19 @@ def test_precision_keys_default_to_off_without_being_filled_in():
     config["device"] = "cpu"
     with pytest.raises(ConfigError, match="experiments.tiny.train.amp: fp16 needs a GPU"):
         check_config(filled(config))
+
+
+def test_experiments_sharing_a_beton_must_share_the_image_folder():
+    config = tiny_config()
+    imagenet = dict(name="imagenet", root="data/imagenet", loader="ffcv", ffcv={"dir": "betons"})
+    config["experiments"]["tiny"]["data"] = imagenet
+    config["experiments"]["other"] = dict(config["experiments"]["tiny"], data=dict(imagenet))
+    check_config(filled(config))  # the same files from the same tree: shared, written once
+    config["experiments"]["other"]["data"]["root"] = "data/imagenet_copy"
+    with pytest.raises(ConfigError) as err:
+        check_config(config)
+    assert "experiments.other.data.ffcv.dir: betons/train_500_0.50_90.beton would also be" in str(
+        err.value
+    )
+    config["experiments"]["other"]["data"]["ffcv"] = {"dir": "betons_copy"}
+    check_config(config)

@@ -145,6 +145,16 @@ def test_imagenet_folder_transforms_and_batches(tmp_path):
     assert torch.equal(xp, x)  # data.augment: false turns the training augmentation off
 
 
+def test_ffcv_loader_without_ffcv_names_the_key_and_the_install(tmp_path, monkeypatch):
+    from stardomain.datasets.ffcv_data import FfcvMissing
+
+    monkeypatch.setitem(sys.modules, "ffcv", None)  # `import ffcv` fails, as where it is absent
+    with pytest.raises(FfcvMissing) as err:
+        load_data(dict(name="imagenet", root=str(tmp_path), loader="ffcv"))
+    assert str(err.value).startswith("data.loader: ffcv needs the ffcv package")
+    assert "pip install -e '.[ffcv]'" in str(err.value) and "data.loader: torch" in str(err.value)
+
+
 def test_user_dataset_factory_by_import_path(tmp_path, monkeypatch):
     (tmp_path / "my_data.py").write_text(
         "import torch\n"

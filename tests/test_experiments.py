@@ -15,7 +15,7 @@ from stardomain import config as design
 from stardomain import io
 
 from conftest import REPO, job_counts, snakemake
-from fake_data import write_cifar
+from fake_data import write_cifar, write_imagefolder
 
 CONFIG = yaml.safe_load((REPO / "config.yaml").read_text())
 EXPERIMENTS = CONFIG["experiments"]
@@ -138,6 +138,22 @@ def test_every_paper_experiment_dag_matches_the_design(tmp_path):
     expected = expected_counts(filled_config(), PAPER)
     assert {k: counts[k] for k in expected} == expected
     assert counts["barriers"] == counts["curves"] == len(PAPER)
+
+
+@pytest.mark.workflow
+def test_imagenet_ffcv_switch_adds_only_the_beton_jobs(tmp_path):
+    """data.loader: ffcv, set on the command line as docs/experiments.md shows."""
+    write_imagefolder(tmp_path / "imagenet", classes=2, per_class=1)
+    config = copy.deepcopy(CONFIG)
+    config["experiments"]["imagenet_resnet18"]["data"]["root"] = str(tmp_path / "imagenet")
+    select = "all=[imagenet_resnet18]"
+    plain = job_counts(snakemake(tmp_path / "torch", config, "-n", "--config", select).stdout)
+    switch = "experiments={imagenet_resnet18: {data: {loader: ffcv}}}"
+    proc = snakemake(tmp_path / "ffcv", config, "-n", "--config", select, switch)
+    assert "ffcv_beton" not in plain
+    assert job_counts(proc.stdout) == {**plain, "ffcv_beton": 2}  # train/ and val/, written once
+    for split in ("train", "val"):
+        assert f"{tmp_path}/imagenet/ffcv/{split}_500_0.50_90.beton" in proc.stdout
 
 
 def scaled_down(root: Path) -> dict:

@@ -102,6 +102,12 @@ def check_experiment(name: str, exp: dict) -> None:
                 raise ConfigError(str(err)) from None
         elif name not in known:
             _fail(f"{at}.{key}.name", f"unknown {key} {name!r}; allowed: {sorted(known)}")
+    if exp["data"].get("loader") == "ffcv" and exp["data"]["name"] != "imagenet":
+        _fail(
+            f"{at}.data.loader",
+            f"ffcv reads ImageFolder trees (data.name: imagenet), not {exp['data']['name']!r}; "
+            "allowed for it: torch",
+        )
     if exp["align"]["matcher"] not in MATCHERS:
         _fail(
             f"{at}.align.matcher",
@@ -214,7 +220,28 @@ def check_config(config: dict) -> None:
         check_experiment(name, exp)
         if exp["train"].get("amp") == "fp16" and config.get("device") == "cpu":
             _fail(f"experiments.{name}.train.amp", "fp16 needs a GPU but device is cpu; use bf16")
+    check_betons(config["experiments"])
     check_figures(config.get("figures", {}), config["experiments"])
+
+
+def check_betons(experiments: dict) -> None:
+    """Experiments that share a `.beton` file (data.loader: ffcv) write it from the same data.root."""
+    from pathlib import Path
+
+    from stardomain.datasets.ffcv_data import beton_sources
+
+    writers: dict[Path, tuple[str, str]] = {}
+    for name, exp in experiments.items():
+        if exp["data"].get("loader") != "ffcv":
+            continue
+        for path, source in beton_sources(exp["data"]).items():
+            first, root = writers.setdefault(path, (name, source["root"]))
+            if root != source["root"]:
+                _fail(
+                    f"experiments.{name}.data.ffcv.dir",
+                    f"{path} would also be written by experiments.{first} from another data.root "
+                    f"({root!r} vs {source['root']!r}); give one of them its own ffcv.dir",
+                )
 
 
 def check_figures(figures: dict, experiments: dict) -> None:

@@ -7,6 +7,7 @@ rule align_interpolate:
     input:
         a=lambda wc: model_path(wc.exp, wc.a),
         b=lambda wc: model_path(wc.exp, wc.b),
+        data=lambda wc: data_files(wc.exp),
     output:
         perm="results/{exp}/perm/{a}~{b}.pt",
         curve="results/{exp}/curves/permuted/{a}~{b}.csv",

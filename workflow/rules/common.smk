@@ -1,6 +1,10 @@
 # Shared helpers of the rules: experiment lookups, model-id -> file, params bundles.
+import re
+from pathlib import Path
+
 import stardomain
 from stardomain import config as design
+from stardomain.datasets import ffcv_data
 
 VERSION = stardomain.__version__
 EXPERIMENTS = config["experiments"]
@@ -19,6 +23,39 @@ def model_path(exp, model_id):
     """File of a model id (regular-<seed> or star-<name>)."""
     role, name = model_id.split("-", 1)
     return f"results/{exp}/{role}/{name}.pt"
+
+
+def data_files(exp):
+    """Files every data-reading job of `exp` needs: the .beton files with data.loader ffcv, else none."""
+    data = EXPERIMENTS[exp]["data"]
+    if data.get("loader") != "ffcv":
+        return []
+    return [str(p) for p in ffcv_data.beton_paths(data).values()]
+
+
+def ffcv_betons():
+    """.beton path without its suffix -> its write_beton arguments, over experiments using ffcv."""
+    out = {}
+    for e in EXPERIMENTS.values():
+        if e["data"].get("loader") == "ffcv":
+            for path, source in ffcv_data.beton_sources(e["data"]).items():
+                out[str(path.with_suffix(""))] = source
+    return out
+
+
+BETONS = ffcv_betons()
+# rule ffcv_beton writes exactly these files (a pattern that matches nothing when there are none)
+BETON_PATTERN = "|".join(re.escape(b) for b in BETONS) or "(?!)"
+
+
+def beton_folders(wildcards):
+    """ImageFolder folders a .beton is written from: root/train (the class list) and the split's."""
+    b = BETONS[wildcards.beton]
+    root = Path(b["root"])
+    return [
+        str(f)
+        for f in dict.fromkeys([root / "train", root / ffcv_data.FOLDERS[b["split"]]])
+    ]
 
 
 def regular_settings(exp):

@@ -30,6 +30,7 @@ rule ensemble:
         anchors=lambda wc: [
             model_path(wc.exp, m) for m in ensemble_ids(wc.exp)["anchors"]
         ],
+        data=lambda wc: data_files(wc.exp),
     output:
         csv="results/{exp}/ensemble.csv",
     log:

@@ -6,6 +6,7 @@ rule interpolate:
     input:
         a=lambda wc: model_path(wc.exp, wc.a),
         b=lambda wc: model_path(wc.exp, wc.b),
+        data=lambda wc: data_files(wc.exp),
     output:
         curve="results/{exp}/curves/naive/{a}~{b}.csv",
         barrier="results/{exp}/curves/naive/{a}~{b}.barrier.csv",

@@ -2,6 +2,8 @@
 
 
 rule train_regular:
+    input:
+        data=lambda wc: data_files(wc.exp),
     output:
         model="results/{exp}/regular/{seed}.pt",
     log:
@@ -23,6 +25,7 @@ rule train_star:
             model_path(wc.exp, design.regular_id(s))
             for s in design.star_settings(EXPERIMENTS[wc.exp], wc.star)["anchors"]
         ],
+        data=lambda wc: data_files(wc.exp),
     output:
         model="results/{exp}/star/{star}.pt",
     log:

@@ -3,7 +3,8 @@
 As the authors (and torchvision's reference recipe): training batches use RandomResizedCrop(224) and
 a horizontal flip; evaluation (the barrier's train split included) uses Resize(256) + CenterCrop(224);
 both normalise with ImageNet's mean and std. Batches come from a torch DataLoader with `data.workers`
-processes and are moved to the job's device. torchvision cannot download ImageNet: the tree must
+processes and are moved to the job's device (`data.loader: ffcv`: FFCV's Loader over `.beton`
+files instead, `stardomain.datasets.ffcv_data`). torchvision cannot download ImageNet: the tree must
 exist. The `test` split is the official validation set (`val/`); there is no extra `val` split.
 """
 
@@ -97,8 +98,15 @@ class FolderData:
         return self
 
 
-def load(cfg: dict) -> FolderData:
-    """ImageNet from `data.root` (default data/imagenet) with `data.workers` loader processes."""
+def load(cfg: dict):
+    """ImageNet from `data.root` (default data/imagenet) with `data.workers` loader processes.
+
+    `data.loader: ffcv` reads the `.beton` files written from that tree instead (`ffcv_data`).
+    """
+    if cfg.get("loader") == "ffcv":
+        from stardomain.datasets import ffcv_data
+
+        return ffcv_data.load(cfg)
     root = Path(cfg.get("root") or "data/imagenet")
     workers = cfg.get("workers")
     return FolderData(root, 8 if workers is None else workers, cfg.get("augment") is not False)

@@ -1,0 +1,20 @@
+# Stage 0 (data.loader: ffcv only): FFCV .beton files of an ImageFolder tree, one job per split,
+# written once and read by every job of every experiment that names them.
+
+
+rule ffcv_beton:
+    input:
+        beton_folders,
+    output:
+        beton="{beton}.beton",
+    log:
+        "logs/ffcv/{beton}.log",
+    wildcard_constraints:
+        beton=BETON_PATTERN,
+    conda:
+        "../../envs/stardomain.yaml"
+    threads: 8
+    params:
+        source=lambda wc: BETONS[wc.beton],
+    script:
+        "../scripts/ffcv_beton.py"
