@@ -21,7 +21,7 @@ Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 import yaml
 from snakemake.utils import min_version, validate
 
-from stardomain.config import check_config, check_schema, check_unique_keys
+from stardomain.config import check_config, check_data, check_schema, check_unique_keys
 
 min_version("9.0")
 
@@ -36,6 +36,11 @@ with open(workflow.source_path(SCHEMA)) as f:
     check_schema(config, yaml.safe_load(f))
 validate(config, SCHEMA)
 check_config(config)
+
+
+onstart:
+    # 4. (a real run, not a dry run) the data files of the experiments it builds exist
+    check_data(config)
 
 
 include: "workflow/rules/common.smk"

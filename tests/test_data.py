@@ -179,3 +179,21 @@ def test_batches_cover_the_split_once_per_epoch():
         seen = torch.cat([y for _, y in batches])
         assert sorted(seen.tolist()) == list(range(10))
     assert len(batches) == 4
+
+
+def test_missing_data_is_found_before_reading_anything(tmp_path):
+    """stardomain.data.missing_data: what the workflow checks before any job (Snakefile onstart)."""
+    from stardomain.data import missing_data
+
+    assert missing_data({"name": "digits"}) is None
+    for name, write in [("cifar10", write_cifar), ("mnist", write_mnist)]:
+        root = tmp_path / name
+        problem = missing_data({"name": name, "root": str(root)})
+        assert problem.startswith("data.root:") and "data.download: true" in problem
+        assert missing_data({"name": name, "root": str(root), "download": True}) is None
+        write(root, n_train=20, n_test=10)
+        assert missing_data({"name": name, "root": str(root)}) is None
+    root = tmp_path / "imagenet"
+    assert "ImageNet folder" in missing_data({"name": "imagenet", "root": str(root)})
+    write_imagefolder(root)
+    assert missing_data({"name": "imagenet", "root": str(root)}) is None

@@ -96,6 +96,20 @@ def test_duplicate_experiment_names_are_refused(tmp_path: Path):
         check_unique_keys([path])
 
 
+def test_missing_data_files_stop_a_run_before_any_job(tmp_path: Path, run_snakemake):
+    """CIFAR files absent and data.download off: the run stops naming the key; -n still works."""
+    config = tiny_config()
+    config["experiments"]["tiny"]["data"] = {"name": "cifar10", "root": str(tmp_path / "nowhere")}
+    config["experiments"]["tiny"]["model"] = {"name": "cnn"}
+    assert job_counts(run_snakemake(tmp_path, config, "-n").stdout)["train_regular"] == 4
+    proc = run_snakemake(tmp_path, config, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "experiments.tiny.data.root: cifar10 files ['data_batch_1'" in out, out[-3000:]
+    assert "or set data.download: true" in out
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
 def test_changing_a_barrier_key_reruns_only_curves_and_downstream(tmp_path: Path, run_snakemake):
     run_snakemake(tmp_path, tiny_config())
     for key, value in [("grid", [0.0, 0.25, 0.5, 1.0]), ("bn_batches", 2)]:

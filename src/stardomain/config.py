@@ -280,3 +280,47 @@ def check_figures(figures: dict, experiments: dict) -> None:
                     f"experiments.{name}.ensemble.stars[{i}]",
                     f"unknown star {star!r}; defined: {sorted(exp['stars'])}",
                 )
+
+
+def figure_groups(figures: dict) -> dict[str, list[str]]:
+    """Ablation figure rule -> the experiments it compares, for the figures `figures:` sets."""
+    out = {}
+    if figures.get("n_sweep"):
+        out["fig_n_anchors"] = [figures["n_sweep"]["experiment"]]
+    if figures.get("t_sampling"):
+        out["table_t_sampling"] = [figures["t_sampling"]["experiment"]]
+    sweeps = list(figures.get("width_sweep") or []) + list(figures.get("depth_sweep") or [])
+    if sweeps:
+        out["fig_width_depth"] = sweeps
+    if figures.get("ensemble"):
+        out["fig_ensemble"] = list(figures["ensemble"])
+    return out
+
+
+def wanted_figures(config: dict) -> dict[str, list[str]]:
+    """The ablation figures a run of `all` builds: those comparing an experiment in `all`.
+
+    `snakemake --config 'all=[cifar10_resnet18]'` thus builds that experiment only, not the digits
+    sweeps the default figures compare.
+    """
+    selected = set(config["all"])
+    groups = figure_groups(config.get("figures") or {})
+    return {rule: exps for rule, exps in groups.items() if selected & set(exps)}
+
+
+def built_experiments(config: dict) -> list[str]:
+    """Experiments a run of `all` computes: `all` and those its ablation figures compare."""
+    names = list(config["all"])
+    for exps in wanted_figures(config).values():
+        names += exps
+    return list(dict.fromkeys(names))
+
+
+def check_data(config: dict) -> None:
+    """Refuse a run whose experiments' data files are absent (before any job: Snakefile onstart)."""
+    from stardomain.data import missing_data
+
+    for name in built_experiments(config):
+        problem = missing_data(config["experiments"][name]["data"])
+        if problem is not None:
+            _fail(f"experiments.{name}.{problem.split(': ', 1)[0]}", problem.split(": ", 1)[1])

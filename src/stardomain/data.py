@@ -260,6 +260,34 @@ DATASETS = {
 }
 
 
+def missing_data(cfg: dict) -> str | None:
+    """Why the dataset of the `data:` settings `cfg` cannot be read, or None if it can.
+
+    Only looks for the expected files and folders (no reading), so that the workflow can refuse a
+    run before any job starts: MNIST/CIFAR files with `data.download` off, ImageNet's `train/` and
+    `val/` (with `loader: ffcv`, existing .beton files suffice). digits and a user's factory: None.
+    """
+    name = cfg["name"]
+    if name in ("mnist", "cifar10", "cifar100"):
+        if cfg.get("download"):
+            return None
+        from stardomain.datasets import vision
+
+        root = Path(cfg.get("root") or f"data/{name}")
+        missing = vision.missing_files(name, root)
+        return vision.missing_message(name, root, missing) if missing else None
+    if name == "imagenet":
+        from stardomain.datasets import imagenet
+
+        if cfg.get("loader") == "ffcv":
+            from stardomain.datasets import ffcv_data
+
+            if all(p.exists() for p in ffcv_data.beton_paths(cfg).values()):
+                return None
+        return imagenet.missing_message(Path(cfg.get("root") or "data/imagenet"))
+    return None
+
+
 def load_data(cfg: dict, device: torch.device | str = "cpu"):
     """Load the dataset named by `cfg["name"]` (the `data:` entry of an experiment) for `device`.
 

@@ -115,28 +115,10 @@ def pair_params(wildcards, alignment):
 
 
 def figure_targets():
-    """Outputs of the figures config["figures"] asks for that concern an experiment in `all`.
-
-    `snakemake --config 'all=[cifar10_resnet18]'` thus builds that experiment only, not the digits
-    sweeps the default figures compare.
-    """
-    selected = set(config["all"])
-
-    def wanted(experiments):
-        return bool(selected & set(experiments))
-
-    out = []
-    if FIGURES["n_sweep"] is not None and wanted([FIGURES["n_sweep"]["experiment"]]):
-        out += rules.fig_n_anchors.output
-    if FIGURES["t_sampling"] is not None and wanted(
-        [FIGURES["t_sampling"]["experiment"]]
-    ):
-        out += rules.table_t_sampling.output
-    if wanted(FIGURES["width_sweep"] + FIGURES["depth_sweep"]):
-        out += rules.fig_width_depth.output
-    if wanted(FIGURES["ensemble"]):
-        out += rules.fig_ensemble.output
-    return out
+    """Outputs of the ablation figures that concern an experiment in `all` (design.wanted_figures)."""
+    return [
+        f for rule in design.wanted_figures(config) for f in getattr(rules, rule).output
+    ]
 
 
 def sweep_experiments():

@@ -30,6 +30,19 @@ def transform(augment: bool, size: int = 224):
     return T.Compose([T.Resize(size * 256 // 224), T.CenterCrop(size), *norm])
 
 
+def missing_message(root: Path) -> str | None:
+    """Why no ImageFolder tree can be read under `root` (a folder is absent), or None."""
+    for folder in FOLDERS.values():
+        path = root / folder
+        if not path.is_dir():
+            return (
+                f"data.root: ImageNet folder {path} not found (data.root = {str(root)!r}); "
+                f"expected {root}/train/<class>/*.JPEG and {root}/val/<class>/*.JPEG "
+                "(torchvision cannot download ImageNet)"
+            )
+    return None
+
+
 class DeviceLoader:
     """Iterates a DataLoader and moves every batch to `device`; len() = number of batches."""
 
@@ -53,14 +66,11 @@ class FolderData:
         self.root, self.workers, self.image_size = root, workers, image_size
         self.device = torch.device("cpu")
         self.folders = {}
+        message = missing_message(root)
+        if message is not None:
+            raise DataMissing(message)
         for split, folder in FOLDERS.items():
             path = root / folder
-            if not path.is_dir():
-                raise DataMissing(
-                    f"data.root: ImageNet folder {path} not found (data.root = {str(root)!r}); "
-                    f"expected {root}/train/<class>/*.JPEG and {root}/val/<class>/*.JPEG "
-                    "(torchvision cannot download ImageNet)"
-                )
             plain = ImageFolder(str(path), transform(False, image_size))
             # without training augmentation (data.augment: false) both loaders are the plain one
             augmented = ImageFolder(str(path), transform(True, image_size)) if augment else plain

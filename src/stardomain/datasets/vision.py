@@ -90,23 +90,34 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
+def missing_files(name: str, root: Path) -> list[str]:
+    """Files of dataset `name` that are not in its torchvision folder under `root`."""
+    folder_name, train_files, test_files, *_ = LAYOUTS[name]
+    return [f for f in train_files + test_files if _find(root / folder_name, f) is None]
+
+
+def missing_message(name: str, root: Path, missing: list[str]) -> str:
+    """What to tell a user whose `name` files are `missing` under `root`."""
+    folder_name, *_, tv_class = LAYOUTS[name]
+    return (
+        f"data.root: {name} files {missing} not found in {root / folder_name} "
+        f"(data.root = {str(root)!r}); put torchvision's {tv_class} files there "
+        "or set data.download: true"
+    )
+
+
 def _ensure_files(name: str, root: Path, download: bool) -> Path:
-    folder_name, train_files, test_files, *_, tv_class = LAYOUTS[name]
-    folder = root / folder_name
-    missing = [f for f in train_files + test_files if _find(folder, f) is None]
+    folder_name, *_, tv_class = LAYOUTS[name]
+    missing = missing_files(name, root)
     if missing and download:
         import torchvision
 
         for train in (True, False):
             getattr(torchvision.datasets, tv_class)(str(root), train=train, download=True)
-        missing = [f for f in train_files + test_files if _find(folder, f) is None]
+        missing = missing_files(name, root)
     if missing:
-        raise DataMissing(
-            f"data.root: {name} files {missing} not found in {folder} "
-            f"(data.root = {str(root)!r}); put torchvision's {tv_class} files there "
-            "or set data.download: true"
-        )
-    return folder
+        raise DataMissing(missing_message(name, root, missing))
+    return root / folder_name
 
 
 def read_raw(name: str, root: Path, download: bool) -> tuple[np.ndarray, ...]:
