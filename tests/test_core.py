@@ -194,6 +194,36 @@ def test_starlight_lowers_the_loss_along_segments_and_keeps_anchors(digits):
         assert all(torch.equal(a[k], f[k]) for k in a)
 
 
+def test_star_bn_batches_bound_only_the_intermediate_bn_estimates(digits):
+    """star.bn_batches: intermediate epochs re-estimate BN on k batches, the last on a full pass.
+
+    The star's own BN buffers feed neither its training (theta(t) uses batch statistics) nor the
+    matching (weights only), so the final model is bitwise that of a full pass every epoch.
+    """
+    from stardomain.models import model_spec
+    from stardomain.train import train_regular
+
+    cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
+    anchors = []
+    for seed in range(2):
+        m = build_model(cfg, digits.in_shape, 10, seed)
+        train_regular(m, digits, dict(RECIPE, epochs=2), seed)
+        anchors.append(m.state_dict())
+    star_cfg = dict(epochs=3, t_sampling="uniform", mu_star=0.0, realign="every_epoch")
+    runs = {}
+    for k in (None, 1):
+        star = build_model(cfg, digits.in_shape, 10, seed=100)
+        spec = model_spec(cfg, star, digits.in_shape)
+        history, _ = train_star(
+            star, anchors, spec, digits, RECIPE, dict(star_cfg, bn_batches=k), dict(max_iter=50), 7
+        )
+        runs[k] = (star.state_dict(), history)
+    full, bounded = runs[None], runs[1]
+    assert all(torch.equal(full[0][name], bounded[0][name]) for name in full[0])
+    assert full[1][0]["test_loss"] != bounded[1][0]["test_loss"]  # epoch 0: 1 batch vs all
+    assert full[1][-1]["test_loss"] == bounded[1][-1]["test_loss"]  # the last: a full pass
+
+
 @pytest.mark.parametrize("scheme,expect", [("constant", 0.5), ("beta", None), ("uniform", None)])
 def test_t_sampling_schemes(scheme, expect):
     from stardomain.starlight import t_sampler

@@ -111,7 +111,7 @@ def train_star(
 
     anchors: state dicts of the N anchors, on the model's device.
     recipe: the `train:` recipe (optimizer, schedule, batch size); `star["epochs"]` epochs.
-    star: t sampling, `mu_star`, `realign` ("every_epoch" or "once").
+    star: t sampling, `mu_star`, `realign` ("every_epoch" or "once"), optional `bn_batches`.
     resume: side file saved after every epoch (with the anchor/t generator and the permutations);
     if it holds this run's state, training continues at its next epoch (stardomain.resume).
     precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
@@ -168,11 +168,13 @@ def train_star(
             backward_step(loss, opt, scaler)
             sched.step()
             loss_sum += loss.detach()  # stays on device: no sync per step
-        # after each epoch: re-estimate the star's own BN statistics on training data
+        # after each epoch: re-estimate the star's own BN statistics on training data, on the
+        # augmented training loader as the paper; `bn_batches` bounds it in all but the last epoch
         if has_batchnorm(model):
             bn = data.batches("train", recipe["batch_size"], True, seed + epoch, augment=True)
+            k = None if epoch == epochs - 1 else star.get("bn_batches")
             with precision.autocast():  # as the BN statistics of regular training
-                reestimate_bn(model, bn)  # on the augmented training loader, as the paper
+                reestimate_bn(model, bn, k)
         check_finite(loss_sum, f"{label}, epoch {epoch}")
         with precision.autocast():
             test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
