@@ -15,6 +15,8 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
   <data.ffcv.dir>/{train,val}_<res>_<p>_<q>.beton   FFCV files of an ImageFolder tree (data.loader:
                                                     ffcv only; default dir <data.root>/ffcv)
   logs/...                                          one log per job, mirroring the output path
+  store/<2 hex>/<sha256>.pt (+ .json)               model store (config key `store`): every trained
+                                                    model by digest; a rerun restores, never retrains
 Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
 
