@@ -256,8 +256,8 @@ def main() -> None:
         print(
             f"ResNet-18 CIFAR-10, N = {p['n']}, projected per epoch on this device: steps {e:.0f} s; "
             f"re-alignment {p['realign_s']:.0f} s ({100 * p['realign_s'] / e:.1f} %; warm "
-            f"{p['warm_s']:.2f} s vs cold {p['cold_s']:.2f} s per anchor, untrained models: a lower "
-            "bound, see matching.py for trained ones); star BN re-estimation "
+            f"{p['warm_s']:.2f} s vs cold {p['cold_s']:.2f} s per anchor, untrained models); "
+            "star BN re-estimation "
             f"{p['bn_s']:.0f} s ({100 * p['bn_s'] / e:.1f} %); test evaluation {p['eval_s']:.0f} s "
             f"({100 * p['eval_s'] / e:.1f} %); with star.bn_batches: 50 the BN part becomes "
             f"{100 * p['bn_s'] * 50 / 352 / e:.1f} % (a full pass only after the last epoch)"
