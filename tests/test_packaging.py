@@ -1,0 +1,36 @@
+"""The conda environment (envs/stardomain.yaml) mirrors pyproject.toml's dependencies."""
+
+from __future__ import annotations
+
+import re
+
+import tomllib
+import yaml
+
+from conftest import REPO
+
+CONDA_NAMES = {  # pip name -> conda-forge name, where they differ
+    "torch": "pytorch",
+    "matplotlib": "matplotlib-base",
+    "seaborn": "seaborn-base",
+    "snakemake": "snakemake-minimal",
+}
+
+
+def names(requirements: list[str]) -> dict[str, str]:
+    """name -> version bound, from requirement strings like 'torch>=2.4'."""
+    out = {}
+    for req in requirements:
+        match = re.match(r"([A-Za-z0-9_.-]+)\s*(.*)", req.split("#")[0].strip())
+        out[match[1].lower()] = match[2].replace(" ", "")
+    return out
+
+
+def test_conda_env_mirrors_pyproject_dependencies():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((REPO / "envs/stardomain.yaml").read_text())
+    conda = names([d for d in env["dependencies"] if isinstance(d, str)])
+    for name, bound in names(project["dependencies"]).items():
+        conda_name = CONDA_NAMES.get(name, name)
+        assert conda_name in conda, f"envs/stardomain.yaml lacks {conda_name} ({name}{bound})"
+        assert conda[conda_name] == bound, (name, bound, conda[conda_name])
