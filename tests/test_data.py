@@ -42,9 +42,11 @@ def test_cifar_pixels_are_normalised_with_imagenet_mean_std(cifar10):
     # test image 0, channel-first pixel (c, 0, 0) is byte c * 1024 of the CIFAR row
     for c in range(3):
         byte = raw["x_test"][0, c * 1024]
-        assert data.test.x[0, c, 0, 0] == pytest.approx((byte / 255 - MEAN[c]) / STD[c], abs=1e-5)
-    assert data.test.x[0, 1, 3, 5] == pytest.approx(
-        (raw["x_test"][0, 1024 + 3 * 32 + 5] / 255 - MEAN[1]) / STD[1], abs=1e-5
+        assert float(data.test.x[0, c, 0, 0]) == pytest.approx(
+            (byte / 255 - IMAGENET_MEAN[c]) / IMAGENET_STD[c], abs=1e-5
+        )
+    assert float(data.test.x[0, 1, 3, 5]) == pytest.approx(
+        (raw["x_test"][0, 1024 + 3 * 32 + 5] / 255 - IMAGENET_MEAN[1]) / IMAGENET_STD[1], abs=1e-5
     )
 
 
@@ -62,7 +64,7 @@ def test_mnist_idx_files(tmp_path, gz):
     assert data.in_shape == (1, 28, 28) and data.num_classes == 10
     assert (data.size("train"), data.size("val"), data.size("test")) == (90, 10, 30)
     expected = (raw["t10k-images-idx3-ubyte"][2, 4, 7] / 255 - MNIST_MEAN[0]) / MNIST_STD[0]
-    assert data.test.x[2, 0, 4, 7] == pytest.approx(expected, abs=1e-5)
+    assert float(data.test.x[2, 0, 4, 7]) == pytest.approx(expected, abs=1e-5)
     assert data.augment is None  # the authors trained MNIST without augmentation
 
 
