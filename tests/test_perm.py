@@ -13,6 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
+from stardomain.archs.resnet import BasicBlock
 from stardomain.models import MLP
 from stardomain.perm import (
     apply_permutation,
@@ -69,24 +70,6 @@ def check_permutation_invariance_and_recovery(model: nn.Module, in_shape: tuple,
     return spec
 
 
-class ResidualBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, stride: int):
-        super().__init__()
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(c_out)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(c_out)
-        self.shortcut = nn.Sequential()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out)
-            )
-
-    def forward(self, x):
-        out = torch.relu(self.bn1(self.conv1(x)))
-        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
 class TinyResNet(nn.Module):
     """Stem, two identity blocks (one stream), a downsampling block (a second stream), head."""
 
@@ -96,7 +79,7 @@ class TinyResNet(nn.Module):
             nn.Conv2d(3, w, 3, 1, 1, bias=False), nn.BatchNorm2d(w), nn.ReLU()
         )
         self.blocks = nn.Sequential(
-            ResidualBlock(w, w, 1), ResidualBlock(w, w, 1), ResidualBlock(w, 2 * w, 2)
+            BasicBlock(w, w, 1), BasicBlock(w, w, 1), BasicBlock(w, 2 * w, 2)
         )
         self.head = nn.Linear(2 * w, 5)
 
