@@ -19,17 +19,16 @@ checks the entry's sha256, so an entry modified in place is reported and ignored
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import stardomain
+from stardomain.io import atomic_path
 
 STORE_FORMAT = "stardomain.store/1"
 
@@ -43,24 +42,14 @@ def file_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _beside(dest: Path) -> Path:
-    """A fresh hidden temporary name in `dest`'s folder (created if needed)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest.parent / f".{dest.name}.{uuid.uuid4().hex}.tmp"
-
-
 def _place(source: Path, dest: Path) -> None:
     """Make `dest` a hard link to `source` (a copy across filesystems), atomically by rename."""
-    tmp = _beside(dest)
-    try:
+    with atomic_path(dest) as tmp:
+        tmp.unlink()  # a free, unique name beside dest for the link
         try:
             os.link(source, tmp)
         except OSError:  # another filesystem, or one without hard links
             shutil.copyfile(source, tmp)
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 @dataclass(frozen=True)
@@ -116,7 +105,5 @@ class ModelStore:
         entry = self.entry(key)
         _place(Path(out), entry)
         meta = dict(key.what, key=key.digest, sha256=file_digest(entry), file=str(out))
-        meta_path = entry.with_suffix(".json")
-        tmp = _beside(meta_path)
-        tmp.write_text(json.dumps(meta, sort_keys=True, indent=1, default=str))
-        os.replace(tmp, meta_path)
+        with atomic_path(entry.with_suffix(".json")) as tmp:
+            tmp.write_text(json.dumps(meta, sort_keys=True, indent=1, default=str))
