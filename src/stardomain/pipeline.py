@@ -149,7 +149,13 @@ def run_train_star(
 
 
 def run_align(
-    out: str, target_path: str, source_path: str, settings: dict, device: str, probe: int = 256
+    out: str,
+    target_path: str,
+    source_path: str,
+    settings: dict,
+    device: str,
+    probe: int = 256,
+    data: Data | None = None,
 ) -> None:
     """Match model `source` onto `target` with `align.matcher`; store the result and sanity figures.
 
@@ -157,11 +163,11 @@ def run_align(
     statistics stale) stores the permuted source state after re-estimating its BN statistics on
     the train split, as the paper's authors did. Sanity figures: max |f_perm(x) - f(x)| in eval
     mode over `probe` test images (float round-off for a correct matcher), the fraction of hidden
-    units moved, and the matching time.
+    units moved, and the matching time. `data`: the loaded `settings["data"]` (None: load it).
     """
     align = settings["align"]
     device = resolve_device(device)
-    data = load_data(settings["data"], device)
+    data = load_data(settings["data"], device) if data is None else data
     arch = arch_of(settings["model"], data)
     target, source = _state(target_path, arch, device), _state(source_path, arch, device)
     model = _model(settings["model"], data, 0, device).eval()
@@ -210,15 +216,17 @@ def run_curve(
     pair: dict,
     device: str,
     progress=None,
+    data: Data | None = None,
 ) -> None:
     """Interpolate a -> b (b permuted onto a when `perm_path` is given); write curve and barrier row.
 
-    settings = {data, model, eval}; pair = {experiment, kind, alignment, a, b} (copied into rows).
+    settings = {data, model, eval}; pair = {experiment, kind, alignment, a, b} (copied into rows);
+    `data`: the loaded `settings["data"]` (None: load it).
     """
     import pandas as pd
 
     device = resolve_device(device)
-    data = load_data(settings["data"], device)
+    data = load_data(settings["data"], device) if data is None else data
     arch = arch_of(settings["model"], data)
     state_a, state_b = _state(a_path, arch, device), _state(b_path, arch, device)
     row = dict(pair, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
@@ -268,10 +276,13 @@ def run_align_interpolate(
 ) -> None:
     """A permuted pair: `run_align` (b onto a), then `run_curve` with that permutation.
 
-    settings = {data, model, align, eval}; pair as in `run_curve`.
+    settings = {data, model, align, eval}; pair as in `run_curve`. The data set is loaded once.
     """
-    run_align(out_perm, a_path, b_path, settings, device)
-    run_curve(out_curve, out_barrier, a_path, b_path, out_perm, settings, pair, device, progress)
+    data = load_data(settings["data"], resolve_device(device))
+    run_align(out_perm, a_path, b_path, settings, device, data=data)
+    run_curve(
+        out_curve, out_barrier, a_path, b_path, out_perm, settings, pair, device, progress, data
+    )
 
 
 def concat_csvs(paths: list[str], out: str) -> None:
