@@ -321,6 +321,6 @@ def check_data(config: dict) -> None:
     from stardomain.data import missing_data
 
     for name in built_experiments(config):
-        problem = missing_data(config["experiments"][name]["data"])
+        problem = missing_data(config["experiments"][name]["data"])  # "data.root: ..."
         if problem is not None:
-            _fail(f"experiments.{name}.{problem.split(': ', 1)[0]}", problem.split(": ", 1)[1])
+            raise ConfigError(f"experiments.{name}.{problem}")
