@@ -11,7 +11,7 @@ Then the per-epoch overhead of Starlight for the default experiment: re-aligning
 (warm-started weight matching) and re-estimating the star's BN statistics, as a fraction of the
 epoch's steps; and the same projected for ResNet-18 on CIFAR-10 with N = 50 anchors, from measured
 parts: one warm re-alignment (x 50), BN re-estimation and test evaluation forward passes (x the
-epoch's batch count), against the measured Starlight step (x 352 steps of 128 images).
+epoch's batch count), against the measured Starlight step (x the epoch's 352 steps of 128 images).
 
 Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--rounds 7] [--threads 2]
        [--no-projection]
@@ -222,7 +222,7 @@ def resnet_projection(
     epoch = steps * step_s
     realign, bn, ev = n_anchors * warm, steps * fwd_train, -(-test // batch) * fwd_eval
     return dict(cold_s=cold, warm_s=warm, epoch_s=epoch, realign_s=realign, bn_s=bn, eval_s=ev,
-                n=n_anchors)  # fmt: skip
+                n=n_anchors, steps=steps)  # fmt: skip
 
 
 def main() -> None:
@@ -260,7 +260,7 @@ def main() -> None:
             "star BN re-estimation "
             f"{p['bn_s']:.0f} s ({100 * p['bn_s'] / e:.1f} %); test evaluation {p['eval_s']:.0f} s "
             f"({100 * p['eval_s'] / e:.1f} %); with star.bn_batches: 50 the BN part becomes "
-            f"{100 * p['bn_s'] * 50 / 352 / e:.1f} % (a full pass only after the last epoch)"
+            f"{100 * p['bn_s'] * 50 / p['steps'] / e:.1f} % (a full pass only after the last epoch)"
         )
 
 
