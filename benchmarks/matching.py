@@ -10,9 +10,10 @@ prints ours only). Three parts, each measured in this one run on the same machin
    models (width-16 ResNet-18 and VGG-11 on scikit-learn's digits upsampled to 3x32x32): naive,
    after our matcher, after rebasin (+ BN statistics re-estimated on the train split, as the
    authors did). Also each matcher's max |f_perm(x) - f(x)| in eval mode and units moved.
-3. Starlight: one full-size ResNet-18 star epoch against two anchors on small fake data, then
+3. Starlight: one full-size ResNet-18 star epoch against four anchors on small fake data, then
    re-aligning one anchor to the moved star cold (from the identity) vs warm (from the previous
-   epoch's permutation); projected re-alignment time per epoch for N = 50 anchors.
+   epoch's permutation), and all four warm one after another vs up to four at a time in threads;
+   projected re-alignment time per epoch for N = 50 anchors.
 
 Timings are wall-clock on whatever CPU runs this (the header prints it); the machine may be shared,
 so compare the two matchers only within one run.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 
 import torch
@@ -34,7 +36,7 @@ from stardomain.evaluate import reestimate_bn
 from stardomain.models import build_model
 from stardomain.perm import apply_permutation, fraction_moved, spec_from_trace, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
-from stardomain.starlight import train_star
+from stardomain.starlight import align_anchors, train_star
 from stardomain.train import train_regular
 
 RECIPE = dict(
@@ -155,19 +157,51 @@ def similarity(spec, target: dict, source: dict, perm: dict) -> float:
     return float(sum((target[k].double() * moved[k].double()).sum() for k in keys))
 
 
-def starlight_realign(
-    cfg: dict, data: Data, recipe: dict, device: torch.device | str = "cpu", sync=lambda: None
-) -> dict:
-    """One Starlight epoch of a fresh star against two anchors, then anchor 0 re-aligned to it.
+def assignment_seconds(work) -> float:
+    """Seconds `work()` spends in scipy's linear_sum_assignment: the part of weight matching that
+    runs on the CPU whatever the weights' device (timed through a wrapper around `_assign`)."""
+    from stardomain.perm import matching
 
-    Re-aligned cold (from the identity) and warm (from the epoch's own permutation, as Starlight
-    does at the next epoch); `sync` waits for the device before each clock reading. Returns
-    seconds (epoch_s, cold_s, warm_s), whether both found the same permutation, the fraction of
-    units whose match changed in the epoch, and the matching objective of each.
+    spent = [0.0]
+    original = matching._assign
+
+    def timed(cost):
+        start = time.perf_counter()
+        try:
+            return original(cost)
+        finally:
+            spent[0] += time.perf_counter() - start
+
+    matching._assign = timed
+    try:
+        work()
+    finally:
+        matching._assign = original
+    return spent[0]
+
+
+def starlight_realign(
+    cfg: dict,
+    data: Data,
+    recipe: dict,
+    device: torch.device | str = "cpu",
+    sync=lambda: None,
+    n_anchors: int = 2,
+    workers: int = 2,
+) -> dict:
+    """One Starlight epoch of a fresh star against `n_anchors` anchors, then re-aligning them.
+
+    Anchor 0 re-aligned cold (from the identity) and warm (from the epoch's own permutation, as
+    Starlight does at the next epoch); then every anchor warm, one after another and `workers` at a
+    time in threads (`align_anchors`), alternately, median of 3 each. `sync` waits for the device
+    before each clock reading. Returns seconds (epoch_s, cold_s, warm_s, serial_s, threads_s for
+    all anchors, assign_s: serial's time in scipy's assignment solver), whether cold and warm found the same permutation and whether threads gave
+    serial's, the fraction of units whose match changed in the epoch, and the matching objective
+    of cold and warm.
     """
     anchors = [
         {k: v.to(device) for k, v in build_model(cfg, IN_SHAPE, 10, seed).state_dict().items()}
-        for seed in (1, 2)
+        for seed in range(1, n_anchors + 1)
     ]
     star = build_model(cfg, IN_SHAPE, 10, 0).to(device)
     spec = spec_from_trace(build_model(cfg, IN_SHAPE, 10, 0), IN_SHAPE).spec
@@ -188,10 +222,29 @@ def starlight_realign(
     sync()
     t_warm = time.perf_counter() - start
     changed = sum(int((warm[p] != perms[0][p]).sum()) for p in warm) / sum(map(len, warm.values()))
+    runs: dict[int, list[float]] = {1: [], workers: []}
+    found = {}
+    for _ in range(3):
+        for w in runs:
+            start = time.perf_counter()
+            found[w] = align_anchors(spec, state, anchors, perms, 0, 100, workers=w)
+            sync()
+            runs[w].append(time.perf_counter() - start)
+    assign_s = assignment_seconds(lambda: align_anchors(spec, state, anchors, perms, 0, 100))
     return dict(
         epoch_s=epoch,
+        assign_s=assign_s,
         cold_s=t_cold,
         warm_s=t_warm,
+        n_anchors=n_anchors,
+        workers=workers,
+        serial_s=statistics.median(runs[1]),
+        threads_s=statistics.median(runs[workers]),
+        threads_same=all(
+            torch.equal(a[p], b[p])
+            for a, b in zip(found[1], found[workers], strict=True)
+            for p in a
+        ),
         same=all(torch.equal(cold[p], warm[p]) for p in cold),
         changed=changed,
         objective_cold=similarity(spec, state, anchors[0], cold),
@@ -206,9 +259,12 @@ def part_starlight(n_anchors: int = 50) -> None:
         torch.randn(256, *IN_SHAPE, generator=gen), torch.randint(0, 10, (256,), generator=gen)
     )
     data = Data(fake, Split(fake.x[:64], fake.y[:64]), IN_SHAPE, 10)
-    r = starlight_realign(cfg, data, dict(RECIPE, lr=0.1, batch_size=64))
+    workers = min(4, os.cpu_count() or 1)
+    r = starlight_realign(
+        cfg, data, dict(RECIPE, lr=0.1, batch_size=64), n_anchors=4, workers=workers
+    )
     print(f"\n== 3. Starlight re-alignment, ResNet-18 (CIFAR), after one star epoch ({len(fake)} fake images, "
-          f"{r['epoch_s']:.1f} s incl. aligning 2 anchors)")  # fmt: skip
+          f"{r['epoch_s']:.1f} s incl. aligning {r['n_anchors']} anchors)")  # fmt: skip
     print(
         f"cold start (identity):        {r['cold_s']:7.2f} s   -> N = {n_anchors}: {n_anchors * r['cold_s']:7.1f} s per epoch"
     )
@@ -219,6 +275,14 @@ def part_starlight(n_anchors: int = 50) -> None:
           f"units whose match changed in the epoch: {r['changed']:.3f}")  # fmt: skip
     print(f"objective <star, P anchor>: cold {r['objective_cold']:.2f}, "
           f"warm {r['objective_warm']:.2f}")  # fmt: skip
+    per = {k: r[k] / r["n_anchors"] for k in ("serial_s", "threads_s")}
+    print(f"all {r['n_anchors']} anchors warm, one after another: {r['serial_s']:.2f} s; "
+          f"{r['workers']} at a time in threads: {r['threads_s']:.2f} s "
+          f"({r['serial_s'] / r['threads_s']:.2f}x; same permutations: {r['threads_same']}) -> "
+          f"N = {n_anchors}: {n_anchors * per['serial_s']:.1f} s vs {n_anchors * per['threads_s']:.1f} s "
+          f"per epoch")  # fmt: skip
+    print(f"of the serial {r['serial_s']:.2f} s, scipy's assignment solver (on the CPU whatever the "
+          f"device): {r['assign_s']:.2f} s = {1e3 * r['assign_s'] / r['n_anchors']:.0f} ms per anchor")  # fmt: skip
 
 
 def main() -> None:

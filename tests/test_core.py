@@ -224,6 +224,49 @@ def test_star_bn_batches_bound_only_the_intermediate_bn_estimates(digits):
     assert full[1][-1]["test_loss"] == bounded[1][-1]["test_loss"]  # the last: a full pass
 
 
+def test_anchors_realigned_in_threads_give_the_same_star(digits):
+    """train_star(workers=3) matches anchors concurrently: same permutations, bitwise same star."""
+    from stardomain.models import model_spec
+    from stardomain.train import train_regular
+
+    cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
+    anchors = []
+    for seed in range(3):
+        m = build_model(cfg, digits.in_shape, 10, seed)
+        train_regular(m, digits, dict(RECIPE, epochs=2), seed)
+        anchors.append(m.state_dict())
+    star_cfg = dict(epochs=3, t_sampling="uniform", mu_star=0.0, realign="every_epoch")
+    runs = {}
+    for workers in (1, 3):
+        star = build_model(cfg, digits.in_shape, 10, seed=100)
+        spec = model_spec(cfg, star, digits.in_shape)
+        history, perms = train_star(
+            star, anchors, spec, digits, RECIPE, star_cfg, dict(max_iter=50), 7, workers=workers
+        )
+        runs[workers] = (star.state_dict(), history, perms)
+    (s1, h1, p1), (s3, h3, p3) = runs[1], runs[3]
+    assert all(torch.equal(s1[k], s3[k]) for k in s1) and h1 == h3
+    assert all(torch.equal(a[k], b[k]) for a, b in zip(p1, p3, strict=True) for k in a)
+    moved = [sum(int((v != torch.arange(len(v))).sum()) for v in p.values()) for p in p1]
+    assert min(moved) > 0  # the anchors really were permuted
+
+
+def test_align_anchors_threads_match_serial_on_a_resnet():
+    from stardomain.models import model_spec
+    from stardomain.starlight import align_anchors
+
+    cfg = dict(name="resnet18", width=4)
+    shape = (3, 16, 16)
+    star = build_model(cfg, shape, 10, 0).state_dict()
+    anchors = [build_model(cfg, shape, 10, seed).state_dict() for seed in range(1, 5)]
+    spec = model_spec(cfg, build_model(cfg, shape, 10, 0), shape)
+    serial = align_anchors(spec, star, anchors, [None] * 4, seed=0, max_iter=20)
+    threads = align_anchors(spec, star, anchors, [None] * 4, seed=0, max_iter=20, workers=4)
+    for a, b in zip(serial, threads, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert any(not torch.equal(v, torch.arange(len(v))) for p in serial for v in p.values())
+
+
 @pytest.mark.parametrize("scheme,expect", [("constant", 0.5), ("beta", None), ("uniform", None)])
 def test_t_sampling_schemes(scheme, expect):
     from stardomain.starlight import t_sampler

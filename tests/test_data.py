@@ -199,3 +199,14 @@ def test_missing_data_is_found_before_reading_anything(tmp_path):
     assert "ImageNet folder" in missing_data({"name": "imagenet", "root": str(root)})
     write_imagefolder(root)
     assert missing_data({"name": "imagenet", "root": str(root)}) is None
+
+
+def test_job_threads_count_imagenet_decoding_workers():
+    """A job's CPU threads: ImageNet is decoded on the host by data.workers (default 8) + the job."""
+    from stardomain.data import host_threads
+
+    assert host_threads(dict(name="digits")) == 1
+    assert host_threads(dict(name="cifar10", root="x")) == 1
+    assert host_threads(dict(name="imagenet")) == 9
+    assert host_threads(dict(name="imagenet", workers=3, loader="ffcv")) == 4
+    assert host_threads(dict(name="imagenet", workers=0)) == 1  # batches decoded in the job itself

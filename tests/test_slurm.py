@@ -29,8 +29,11 @@ pytestmark = pytest.mark.workflow
 HEAVY = ("train_regular", "train_star", "align_interpolate", "interpolate")
 # Test overrides on top of the profile: no accounting daemon here, so track jobs with squeue and
 # submit without an account; poll every 2 s, not 40; keep the SLURM logs of successful jobs as the
-# evidence of what each job ran; 2 pairs per group job so that both fake GPUs are used.
+# evidence of what each job ran; 2 pairs per group job so that both fake GPUs are used; one core
+# for the submitting Snakemake, so that a star's CPUs must come from the profile's cpus_per_task
+# (Snakemake would lower its threads to 1) and reach the job through set-threads.
 OVERRIDES = (
+    "--cores", "1",
     "--slurm-status-command", "squeue",
     "--slurm-no-account",
     "--slurm-init-seconds-before-status-checks", "2",
@@ -125,6 +128,7 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
     exp.update(seeds=[0, 1, 2], n_anchors=2, n_heldout=1)
     work = repo_root_copy(tmp_path / "cluster", config)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), STARDOMAIN_SLURM_PARTITION="test")
+    env["STARDOMAIN_STAR_CPUS"] = "2"  # the test node's CPUs (the profile's default is 8)
     before = {job["JobId"] for job in slurm_jobs()}
 
     # the local reference run shares the CPUs while the cluster run mostly waits on status polls
@@ -144,8 +148,13 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
         assert job["JobState"] == "COMPLETED" and job["Partition"] == "test", job
         assert job["TresPerJob"] == "gres:gpu:a100:1", job  # one GPU of the profile's model
     train = next(job for job in jobs if job["Comment"].startswith("rule_train_regular"))
+    star = next(job for job in jobs if job["Comment"].startswith("rule_train_star"))
+    assert star["NumCPUs"] == "2" and train["NumCPUs"] == "1", (star, train)
+    star_log = (work / "logs/tiny/star/main.log").read_text()
+    assert "2 anchors, re-aligned 2 at a time" in star_log, star_log[:2000]
     print(f"{len(jobs)} sbatch submissions; GPU request of SLURM job {train['JobId']} "
-          f"({train['Comment']}): TresPerJob={train['TresPerJob']}")  # fmt: skip
+          f"({train['Comment']}): TresPerJob={train['TresPerJob']}; star job {star['JobId']}: "
+          f"NumCPUs={star['NumCPUs']}, its log: '2 anchors, re-aligned 2 at a time'")  # fmt: skip
 
     # Every heavy output was written inside a SLURM job: the job logs list what each job ran.
     logs = "".join(p.read_text() for p in (work / ".snakemake/slurm_logs").rglob("*.log"))

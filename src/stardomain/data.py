@@ -260,6 +260,19 @@ DATASETS = {
 }
 
 
+def host_threads(cfg: dict) -> int:
+    """CPU threads a job reading the data set of `data:` settings `cfg` keeps busy.
+
+    ImageNet is decoded on the host, by `data.workers` [8] DataLoader processes or FFCV threads,
+    next to the job's own process: 1 + workers. Every other data set is tensors in memory: 1.
+    """
+    if cfg["name"] != "imagenet":
+        return 1
+    from stardomain.datasets.imagenet import workers_of
+
+    return 1 + workers_of(cfg)
+
+
 def missing_data(cfg: dict) -> str | None:
     """Why the dataset of the `data:` settings `cfg` cannot be read, or None if it can.
 

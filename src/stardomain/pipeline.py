@@ -110,10 +110,12 @@ def run_train_star(
     device: str,
     progress=None,
     store: str | None = None,
+    workers: int = 1,
 ) -> None:
     """Starlight for one star; settings = {experiment, name, data, model, train, star, align}.
 
     `store` as in `run_train_regular`; a star's key also digests the bytes of its anchor files.
+    `workers`: anchors re-aligned at once (the job's CPU threads); the star does not depend on it.
     """
     star = settings["star"]
     provenance = dict(settings=settings, seed=star["seed"], role="star", anchors=anchor_paths)
@@ -127,6 +129,7 @@ def run_train_star(
     anchors = [_state(p, arch, device) for p in anchor_paths]
     model = _model(settings["model"], data, star["seed"], device)
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
+    print(f"{len(anchors)} anchors, re-aligned {max(1, min(workers, len(anchors)))} at a time")
     history, perms = train_star(
         model,
         anchors,
@@ -139,6 +142,7 @@ def run_train_star(
         label=f"{settings['experiment']}/star-{settings['name']}",
         progress=progress,
         resume=resume,
+        workers=workers,
     )
     moved = [fraction_moved(p) for p in perms]
     metrics = dict(history=history, anchor_fraction_moved=moved)

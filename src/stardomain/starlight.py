@@ -13,6 +13,7 @@ at full precision; with fp16 the GradScaler's power-of-two scale cancels exactly
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -53,12 +54,25 @@ def align_anchors(
     perms: list[Perm | None],
     seed: int,
     max_iter: int,
+    workers: int = 1,
 ) -> list[Perm]:
-    """Weight-match every anchor to the star, warm-started from its previous permutation."""
-    return [
-        weight_matching(spec, star_state, anchor, seed=seed + i, max_iter=max_iter, init_perm=p)
-        for i, (anchor, p) in enumerate(zip(anchors, perms, strict=True))
-    ]
+    """Weight-match every anchor to the star, warm-started from its previous permutation.
+
+    `workers` > 1 matches that many anchors at once in threads: the assignment problems (scipy,
+    on the CPU even when the weights are on a GPU) release the GIL. Each anchor's matching is
+    independent and deterministic, so the permutations do not depend on `workers`.
+    """
+
+    def match(i: int) -> Perm:
+        return weight_matching(
+            spec, star_state, anchors[i], seed=seed + i, max_iter=max_iter, init_perm=perms[i]
+        )
+
+    workers = min(workers, len(anchors))
+    if workers <= 1:
+        return [match(i) for i in range(len(anchors))]
+    with ThreadPoolExecutor(workers, thread_name_prefix="align") as pool:
+        return list(pool.map(match, range(len(anchors))))
 
 
 def interpolated_loss(
@@ -106,6 +120,7 @@ def train_star(
     progress: Callable | None = None,
     resume: ResumeFile | None = None,
     precision: Precision | None = None,
+    workers: int = 1,
 ) -> tuple[list[dict], list[Perm]]:
     """Algorithm 1: train `model` (already initialised from the star's seed) in place.
 
@@ -115,6 +130,7 @@ def train_star(
     resume: side file saved after every epoch (with the anchor/t generator and the permutations);
     if it holds this run's state, training continues at its next epoch (stardomain.resume).
     precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
+    workers: anchors re-aligned at once (threads; `align_anchors`); the result does not depend on it.
     Returns per-epoch metrics and each anchor's final permutation onto the star.
     """
     device = next(model.parameters()).device
@@ -147,7 +163,9 @@ def train_star(
         # (step 1) re-align every anchor to the current star (once only when realign == "once")
         if epoch == 0 or star["realign"] == "every_epoch":
             star_state = {k: v.detach() for k, v in model.state_dict().items()}
-            perms = align_anchors(spec, star_state, anchors, perms, seed, align["max_iter"])
+            perms = align_anchors(
+                spec, star_state, anchors, perms, seed, align["max_iter"], workers
+            )
             aligned = []
         if not aligned:  # after a fresh alignment, or on resuming with realign == "once"
             moved = (apply_permutation(spec, p, a) for p, a in zip(perms, anchors, strict=True))

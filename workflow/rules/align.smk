@@ -16,7 +16,7 @@ rule align_interpolate:
         "logs/{exp}/perm/{a}~{b}.log",
     conda:
         "../../envs/stardomain.yaml"
-    threads: 1
+    threads: lambda wc: job_threads(wc.exp)
     params:
         settings=lambda wc: pair_settings(wc.exp),
         pair=lambda wc: pair_params(wc, "permuted"),

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import stardomain
 from stardomain import config as design
+from stardomain.data import host_threads as data_threads
 from stardomain.datasets import ffcv_data
 
 VERSION = stardomain.__version__
@@ -31,6 +32,14 @@ def data_files(exp):
     if data.get("loader") != "ffcv":
         return []
     return [str(p) for p in ffcv_data.beton_paths(data).values()]
+
+
+def job_threads(exp):
+    """CPU threads of a job reading `exp`'s data: 1, or 1 + data.workers for ImageNet's decoding.
+
+    Locally Snakemake lowers it to --cores; on SLURM it is the job's --cpus-per-task.
+    """
+    return data_threads(EXPERIMENTS[exp]["data"])
 
 
 def ffcv_betons():

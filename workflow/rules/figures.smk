@@ -37,7 +37,7 @@ rule ensemble:
         "logs/{exp}/ensemble.log",
     conda:
         "../../envs/stardomain.yaml"
-    threads: 1
+    threads: lambda wc: job_threads(wc.exp)
     params:
         ids=lambda wc: ensemble_ids(wc.exp),
         settings=lambda wc: dict(

@@ -14,7 +14,7 @@ rule interpolate:
         "logs/{exp}/curves/naive/{a}~{b}.log",
     conda:
         "../../envs/stardomain.yaml"
-    threads: 1
+    threads: lambda wc: job_threads(wc.exp)
     params:
         settings=lambda wc: eval_settings(wc.exp),
         pair=lambda wc: pair_params(wc, "naive"),

@@ -10,7 +10,9 @@ rule train_regular:
         "logs/{exp}/regular/{seed}.log",
     conda:
         "../../envs/stardomain.yaml"
-    threads: 1
+    threads: lambda wc: job_threads(wc.exp)
+    resources:
+        cpus_per_task=lambda wc: job_threads(wc.exp),  # SLURM: not lowered to the host's --cores
     params:
         settings=lambda wc: regular_settings(wc.exp),
         seed=lambda wc: int(wc.seed),
@@ -32,7 +34,7 @@ rule train_star:
         "logs/{exp}/star/{star}.log",
     conda:
         "../../envs/stardomain.yaml"
-    threads: 1
+    threads: lambda wc: job_threads(wc.exp)
     params:
         settings=lambda wc: star_settings(wc.exp, wc.star),
         version=VERSION,

@@ -10,4 +10,5 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         snakemake.config["device"],
         progress,
         store=snakemake.config["store"],
+        workers=snakemake.threads,
     )

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from stardomain.datasets.imagenet import FOLDERS
+from stardomain.datasets.imagenet import FOLDERS, workers_of
 from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
 
 # data.ffcv settings [defaults]: FFCV's ImageNet files (longer side <= 500 px, half JPEG q 90)
@@ -270,6 +270,5 @@ class BetonData:
 
 def load(cfg: dict) -> BetonData:
     """The `.beton` files of a `data:` config (`beton_paths`) with `data.workers` threads [8]."""
-    workers = cfg.get("workers")
     augment = cfg.get("augment") is not False
-    return BetonData(beton_paths(cfg), 8 if workers is None else workers, augment)
+    return BetonData(beton_paths(cfg), workers_of(cfg), augment)

@@ -17,6 +17,15 @@ import torch
 
 from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
 
+WORKERS = 8  # `data.workers` left out: DataLoader processes (or FFCV decoding threads)
+
+
+def workers_of(cfg: dict) -> int:
+    """`data.workers` of a `data:` config, default WORKERS."""
+    workers = cfg.get("workers")
+    return WORKERS if workers is None else workers
+
+
 FOLDERS = {"train": "train", "test": "val"}
 
 
@@ -118,5 +127,4 @@ def load(cfg: dict):
 
         return ffcv_data.load(cfg)
     root = Path(cfg.get("root") or "data/imagenet")
-    workers = cfg.get("workers")
-    return FolderData(root, 8 if workers is None else workers, cfg.get("augment") is not False)
+    return FolderData(root, workers_of(cfg), cfg.get("augment") is not False)
