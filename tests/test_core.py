@@ -152,15 +152,21 @@ def test_starlight_gradient_is_one_minus_t_times_gradient_at_theta_t(t):
     assert torch.equal(model.layers[0].bn.running_mean, torch.zeros(8))
 
 
-def test_starlight_lowers_the_loss_along_segments_and_keeps_anchors(digits):
-    cfg = dict(name="mlp", width=8, depth=2, batchnorm=False)
+def trained_anchors(data, cfg: dict, n: int, epochs: int) -> list[dict]:
+    """State dicts of `n` regular models (seeds 0..n-1) trained `epochs` epochs with RECIPE."""
     from stardomain.train import train_regular
 
     anchors = []
-    for seed in range(3):
-        m = build_model(cfg, digits.in_shape, 10, seed)
-        train_regular(m, digits, dict(RECIPE, epochs=5), seed)
+    for seed in range(n):
+        m = build_model(cfg, data.in_shape, 10, seed)
+        train_regular(m, data, dict(RECIPE, epochs=epochs), seed)
         anchors.append({k: v.clone() for k, v in m.state_dict().items()})
+    return anchors
+
+
+def test_starlight_lowers_the_loss_along_segments_and_keeps_anchors(digits):
+    cfg = dict(name="mlp", width=8, depth=2, batchnorm=False)
+    anchors = trained_anchors(digits, cfg, 3, epochs=5)
     frozen = [{k: v.clone() for k, v in a.items()} for a in anchors]
     star = build_model(cfg, digits.in_shape, 10, seed=100)
     spec = mlp_spec(2)
@@ -201,14 +207,9 @@ def test_star_bn_batches_bound_only_the_intermediate_bn_estimates(digits):
     matching (weights only), so the final model is bitwise that of a full pass every epoch.
     """
     from stardomain.models import model_spec
-    from stardomain.train import train_regular
 
     cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
-    anchors = []
-    for seed in range(2):
-        m = build_model(cfg, digits.in_shape, 10, seed)
-        train_regular(m, digits, dict(RECIPE, epochs=2), seed)
-        anchors.append(m.state_dict())
+    anchors = trained_anchors(digits, cfg, 2, epochs=2)
     star_cfg = dict(epochs=3, t_sampling="uniform", mu_star=0.0, realign="every_epoch")
     runs = {}
     for k in (None, 1):
@@ -227,14 +228,9 @@ def test_star_bn_batches_bound_only_the_intermediate_bn_estimates(digits):
 def test_anchors_realigned_in_threads_give_the_same_star(digits):
     """train_star(workers=3) matches anchors concurrently: same permutations, bitwise same star."""
     from stardomain.models import model_spec
-    from stardomain.train import train_regular
 
     cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
-    anchors = []
-    for seed in range(3):
-        m = build_model(cfg, digits.in_shape, 10, seed)
-        train_regular(m, digits, dict(RECIPE, epochs=2), seed)
-        anchors.append(m.state_dict())
+    anchors = trained_anchors(digits, cfg, 3, epochs=2)
     star_cfg = dict(epochs=3, t_sampling="uniform", mu_star=0.0, realign="every_epoch")
     runs = {}
     for workers in (1, 3):
