@@ -162,7 +162,7 @@ def test_workflow_writes_the_betons_once_and_trains_from_them(tmp_path: Path):
     assert job_counts(first.stdout + first.stderr) == {"ffcv_beton": 2, "train_regular": 1}
     for name in ("train_500_0.50_90", "val_500_0.50_90"):
         assert (tmp_path / "tree/ffcv" / f"{name}.beton").stat().st_size > 0
-        assert "-> tree/ffcv/" in (tmp_path / "logs/ffcv/tree/ffcv" / f"{name}.log").read_text()
+        assert "-> tree/ffcv/" in (tmp_path / "tree/ffcv" / f"{name}.log").read_text()
     model = load_model(tmp_path / "results/tiny/regular/0.pt")
     assert model["arch"]["in_shape"] == [3, 224, 224] and model["arch"]["num_classes"] == 2
     assert model["provenance"]["settings"]["data"]["loader"] == "ffcv"

@@ -8,7 +8,7 @@ rule ffcv_beton:
     output:
         beton="{beton}.beton",
     log:
-        "logs/ffcv/{beton}.log",
+        "{beton}.log",  # beside the .beton: data.root may be absolute
     wildcard_constraints:
         beton=BETON_PATTERN,
     conda:
