@@ -22,12 +22,12 @@ from torch import nn
 from torch.func import functional_call
 
 from stardomain.data import Data
-from stardomain.evaluate import evaluate, reestimate_bn
+from stardomain.evaluate import reestimate_bn
 from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
 from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile
-from stardomain.train import check_finite, make_optimizer, make_scheduler
+from stardomain.train import epoch_row, make_optimizer, make_scheduler
 
 State = dict[str, torch.Tensor]
 
@@ -193,18 +193,11 @@ def train_star(
             k = None if epoch == epochs - 1 else star.get("bn_batches")
             with precision.autocast():  # as the BN statistics of regular training
                 reestimate_bn(model, bn, k)
-        check_finite(loss_sum, f"{label}, epoch {epoch}")
-        with precision.autocast():
-            test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
-        history.append(
-            dict(
-                epoch=epoch,
-                lr=sched.get_last_lr()[0],
-                train_loss_interpolated=float(loss_sum) / len(batches),
-                test_loss=test_loss,
-                test_accuracy=test_acc,
-            )
+        where = f"{label}, epoch {epoch}"
+        row = epoch_row(
+            model, data, precision, sched, loss_sum, len(batches), "train_loss_interpolated", where
         )
+        history.append(dict(epoch=epoch, **row))
         if resume is not None:
             extra = dict(rng=rng.bit_generator.state, perms=perms, scratch=scratch)
             if scaler is not None:

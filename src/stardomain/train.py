@@ -68,6 +68,28 @@ def check_finite(loss: torch.Tensor, where: str) -> None:
         raise TrainingDiverged(f"{where}: loss became {float(loss)}")
 
 
+def epoch_row(
+    model: nn.Module,
+    data: Data,
+    precision: Precision,
+    sched,
+    loss_sum: torch.Tensor,
+    steps: int,
+    loss_name: str,
+    where: str,
+) -> dict:
+    """End of an epoch: refuse a non-finite summed loss, evaluate the test split; the history row."""
+    check_finite(loss_sum, where)
+    with precision.autocast():
+        test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
+    return {
+        "lr": sched.get_last_lr()[0],
+        loss_name: float(loss_sum) / steps,
+        "test_loss": test_loss,
+        "test_accuracy": test_acc,
+    }
+
+
 def train_step(
     model: nn.Module,
     x: torch.Tensor,
@@ -125,18 +147,17 @@ def train_regular(
             loss_sum += train_step(  # stays on device: no sync per step
                 model, x, y, opt, sched, recipe["label_smoothing"], precision, scaler
             )
-        check_finite(loss_sum, f"{label}, epoch {epoch}")
-        with precision.autocast():
-            test_loss, test_acc = evaluate(model, data.batches("test", 1024, shuffle=False))
-        history.append(
-            dict(
-                epoch=epoch,
-                lr=sched.get_last_lr()[0],
-                train_loss=float(loss_sum) / len(batches),
-                test_loss=test_loss,
-                test_accuracy=test_acc,
-            )
+        row = epoch_row(
+            model,
+            data,
+            precision,
+            sched,
+            loss_sum,
+            len(batches),
+            "train_loss",
+            f"{label}, epoch {epoch}",
         )
+        history.append(dict(epoch=epoch, **row))
         if resume is not None:
             extra = None if scaler is None else dict(scaler=scaler.state_dict())
             resume.save(epoch + 1, history, model, opt, sched, batches, extra)
