@@ -26,7 +26,7 @@ from conftest import REPO, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
-HEAVY = ("train_regular", "train_star", "align_interpolate", "interpolate")
+HEAVY = ("train_regular", "train_star", "align_interpolate", "interpolate", "ensemble")
 # Test overrides on top of the profile: no accounting daemon here, so track jobs with squeue and
 # submit without an account; poll every 2 s, not 40; keep the SLURM logs of successful jobs as the
 # evidence of what each job ran; 2 pairs per group job so that both fake GPUs are used; one core
@@ -81,7 +81,7 @@ def test_profile_dry_run(tmp_path):
     assert "runtime=120" in resources["train_regular"]  # attempt 1 of "120 * attempt"
     groups = out.count("Group job pairs")
     local = sum(n for rule, n in stats.items() if rule not in HEAVY)
-    sbatch = stats["train_regular"] + stats["train_star"] + groups
+    sbatch = stats["train_regular"] + stats["train_star"] + stats["ensemble"] + groups
     print(f"digits default: {sum(stats.values())} jobs, {sbatch} SLURM submissions "
           f"({groups} group jobs of pairs), {local} local")  # fmt: skip
     # one job per connected piece: a naive curve, or a permuted pair's alignment and curve
@@ -166,7 +166,7 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
     }
     assert heavy and heavy <= in_slurm, sorted(heavy - in_slurm)
     stats = job_stats(out)
-    assert len(jobs) < sum(stats[rule] for rule in HEAVY)  # pairs were grouped
+    assert len(jobs) < sum(stats.get(rule, 0) for rule in HEAVY)  # pairs were grouped
 
     # Same numbers as the local run (deterministic on CPU).
     for name in ("barriers.csv", "curves.csv"):
@@ -175,3 +175,34 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
     assert (work / "figures/table1.csv").read_text() == (
         tmp_path / "local/figures/table1.csv"
     ).read_text()
+
+
+def test_imagenet_jobs_get_their_loader_cpus_through_slurm(slurm_cluster, tmp_path):
+    """ImageNet is decoded on the host: every job asks for 1 + data.workers CPUs, grouped pairs too.
+
+    Run with `--cores 1` (OVERRIDES), so a request from threads alone would be lowered to 1.
+    """
+    from fake_data import write_imagefolder_smooth
+
+    config = tiny_config()
+    exp = config["experiments"]["tiny"]
+    exp.update(seeds=[0, 1, 2], n_anchors=2, n_heldout=1)
+    exp["data"] = dict(name="imagenet", root="tree", workers=1)  # 1 + 1 = 2 CPUs, the node's all
+    exp["model"] = dict(name="mlp", width=4, depth=1)  # 3 x 224 x 224 inputs -> 4 -> 2 classes
+    exp["train"].update(epochs=1, batch_size=4)
+    exp["stars"]["main"]["epochs"] = 1
+    work = repo_root_copy(tmp_path / "cluster", config)
+    write_imagefolder_smooth(work / "tree", classes=2, per_class=(3, 1))
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"), STARDOMAIN_SLURM_PARTITION="test")
+    env["STARDOMAIN_STAR_CPUS"] = "2"
+    before = {job["JobId"] for job in slurm_jobs()}
+    proc = literal("--profile", "slurm", "all", *OVERRIDES, cwd=work, env=env, timeout=480)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    jobs = [job for job in slurm_jobs() if job["JobId"] not in before]
+    kinds = {job["Comment"].split("_wildcards")[0] for job in jobs}
+    assert {"rule_train_regular", "rule_train_star"} <= kinds and len(kinds) > 2, kinds  # + groups
+    cpus = {(job["Comment"][:40], job["NumCPUs"]) for job in jobs}
+    assert all(job["NumCPUs"] == "2" for job in jobs), sorted(cpus)
+    print(f"{len(jobs)} sbatch submissions of an ImageNet-format experiment (data.workers 1), each "
+          f"with NumCPUs=2: {sorted(kinds)}")  # fmt: skip

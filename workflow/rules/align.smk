@@ -17,6 +17,8 @@ rule align_interpolate:
     conda:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
+    resources:
+        cpus_per_task=lambda wc: job_threads(wc.exp),  # SLURM: not lowered to the host's --cores
     params:
         settings=lambda wc: pair_settings(wc.exp),
         pair=lambda wc: pair_params(wc, "permuted"),

@@ -38,6 +38,8 @@ rule ensemble:
     conda:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
+    resources:
+        cpus_per_task=lambda wc: job_threads(wc.exp),  # SLURM: not lowered to the host's --cores
     params:
         ids=lambda wc: ensemble_ids(wc.exp),
         settings=lambda wc: dict(
