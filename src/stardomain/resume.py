@@ -3,9 +3,10 @@
 A cluster job can be stopped at any time (time limit, preemption: SLURM sends SIGTERM, then SIGKILL).
 Training and Starlight therefore save, after every completed epoch, everything the next epoch reads:
 model state, optimizer state (momentum buffers, lr), scheduler state, the shuffling generator of the
-batches, the global torch RNG states (CPU and CUDA) and any loop-specific extras (Starlight: its numpy
-generator for anchor and t draws, the anchors' permutations). A restarted job loads it and continues
-at the next epoch; on CPU the result is bitwise equal to an uninterrupted run (tests/test_resume.py).
+batches, the global torch RNG states (CPU and CUDA), fp16's loss scaler and any loop-specific extras
+(Starlight: its numpy generator for anchor and t draws, the anchors' permutations). A restarted job
+loads it and continues at the next epoch; on CPU the result is bitwise equal to an uninterrupted run
+(tests/test_resume.py).
 
 The side file is `<model file>.resume` (not `*.pt`, so a glob for model files never finds it),
 written atomically (`io.save_torch`): a kill during the write leaves the previous epoch's file. It
@@ -54,8 +55,16 @@ class ResumeFile:
         key = {**key, "stardomain_version": stardomain.__version__}
         return cls(Path(f"{out}.resume"), json.dumps(key, sort_keys=True, default=str))
 
-    def save(self, epoch: int, history: list, model, opt, sched, batches, extra=None) -> None:
-        """Record the state after `epoch` completed epochs (the next run starts at `epoch`)."""
+    def save(
+        self, epoch: int, history: list, model, opt, sched, batches, extra=None, scaler=None
+    ) -> None:
+        """Record the state after `epoch` completed epochs (the next run starts at `epoch`).
+
+        `scaler`: fp16's GradScaler, if any; its state goes into the extras as `scaler`.
+        """
+        extra = dict(extra or {})
+        if scaler is not None:
+            extra["scaler"] = scaler.state_dict()
         io.save_torch(
             dict(
                 format=RESUME_FORMAT,
@@ -68,16 +77,17 @@ class ResumeFile:
                 batches_rng=order_generator(batches).get_state(),
                 torch_rng=torch.get_rng_state(),
                 cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                extra=extra or {},
+                extra=extra,
             ),
             self.path,
         )
 
-    def restore(self, model, opt, sched, batches) -> tuple[int, list, dict]:
+    def restore(self, model, opt, sched, batches, scaler=None) -> tuple[int, list, dict]:
         """Load the side file into the given objects; returns (next epoch, history, extras).
 
         Returns (0, [], {}) when there is nothing to resume: no side file, an unreadable one, or
         one written by a run with another key (the reason goes to stderr, i.e. the job's log).
+        `scaler`: fp16's GradScaler, if any, given the saved one's state.
         """
         state = self._load()
         if state is None:
@@ -85,6 +95,8 @@ class ResumeFile:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])  # moves the momentum buffers to the params' device
         sched.load_state_dict(state["scheduler"])
+        if scaler is not None and "scaler" in state["extra"]:
+            scaler.load_state_dict(state["extra"]["scaler"])
         order_generator(batches).set_state(state["batches_rng"])
         torch.set_rng_state(state["torch_rng"])
         # CUDA states only when resuming on as many GPUs; a CPU restart of a GPU run still resumes

@@ -152,13 +152,11 @@ def train_star(
     aligned: list[State] = []
     start, history = 0, []
     if resume is not None:
-        start, history, extra = resume.restore(model, opt, sched, batches)
+        start, history, extra = resume.restore(model, opt, sched, batches, scaler)
         if start > 0:
             rng.bit_generator.state = extra["rng"]
             perms = [{k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
             scratch = {k: v.to(device) for k, v in extra["scratch"].items()}
-            if scaler is not None and "scaler" in extra:
-                scaler.load_state_dict(extra["scaler"])
     for epoch in progress(range(start, epochs), desc=label) if progress else range(start, epochs):
         # (step 1) re-align every anchor to the current star (once only when realign == "once")
         if epoch == 0 or star["realign"] == "every_epoch":
@@ -200,8 +198,6 @@ def train_star(
         history.append(dict(epoch=epoch, **row))
         if resume is not None:
             extra = dict(rng=rng.bit_generator.state, perms=perms, scratch=scratch)
-            if scaler is not None:
-                extra["scaler"] = scaler.state_dict()
-            resume.save(epoch + 1, history, model, opt, sched, batches, extra)
+            resume.save(epoch + 1, history, model, opt, sched, batches, extra, scaler)
     precision.release(model)
     return history, [p for p in perms if p is not None]

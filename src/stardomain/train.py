@@ -136,9 +136,7 @@ def train_regular(
     scaler = precision.scaler()
     start, history = 0, []
     if resume is not None:
-        start, history, extra = resume.restore(model, opt, sched, batches)
-        if scaler is not None and "scaler" in extra:
-            scaler.load_state_dict(extra["scaler"])
+        start, history, _ = resume.restore(model, opt, sched, batches, scaler)
     epochs = range(start, recipe["epochs"])
     for epoch in progress(epochs, desc=label) if progress else epochs:
         model.train()
@@ -147,19 +145,10 @@ def train_regular(
             loss_sum += train_step(  # stays on device: no sync per step
                 model, x, y, opt, sched, recipe["label_smoothing"], precision, scaler
             )
-        row = epoch_row(
-            model,
-            data,
-            precision,
-            sched,
-            loss_sum,
-            len(batches),
-            "train_loss",
-            f"{label}, epoch {epoch}",
-        )
+        where = f"{label}, epoch {epoch}"
+        row = epoch_row(model, data, precision, sched, loss_sum, len(batches), "train_loss", where)
         history.append(dict(epoch=epoch, **row))
         if resume is not None:
-            extra = None if scaler is None else dict(scaler=scaler.state_dict())
-            resume.save(epoch + 1, history, model, opt, sched, batches, extra)
+            resume.save(epoch + 1, history, model, opt, sched, batches, scaler=scaler)
     precision.release(model)
     return history
