@@ -23,12 +23,10 @@ import torch
 from stardomain import barrier
 from stardomain.data import Data, Split, load_data
 from stardomain.models import build_model, has_batchnorm
-from stardomain.train import train_regular
+from stardomain.train import DEFAULT_RECIPE, train_regular
 
 GRID = [i / 10 for i in range(11)]
-RECIPE = dict(optimizer="sgd", epochs=30, batch_size=32, lr=0.05, momentum=0.9, nesterov=True,
-              weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-              label_smoothing=0.0)  # fmt: skip
+RECIPE = dict(DEFAULT_RECIPE, epochs=30)
 
 
 @torch.no_grad()

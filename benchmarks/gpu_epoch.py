@@ -45,14 +45,10 @@ from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD
 from stardomain.evaluate import evaluate
 from stardomain.models import build_model
 from stardomain.precision import Precision
-from stardomain.train import make_optimizer, make_scheduler, train_step
+from stardomain.train import DEFAULT_RECIPE, make_optimizer, make_scheduler, train_step
 
 IN_SHAPE = (3, 32, 32)
-RECIPE = dict(
-    optimizer="sgd", epochs=200, batch_size=128, lr=0.1, momentum=0.9, nesterov=True,
-    weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-    label_smoothing=0.0,
-)  # fmt: skip
+RECIPE = dict(DEFAULT_RECIPE, epochs=200, batch_size=128, lr=0.1)  # the paper's CIFAR recipe
 # full: CIFAR-10 and ResNet-18 as the paper; smoke: every code path in seconds on CPU
 SIZES = {
     "full": dict(images=50_000, test=10_000, width=64, batch=128, warmup=20, batches=150,

@@ -37,13 +37,9 @@ from stardomain.models import build_model
 from stardomain.perm import apply_permutation, fraction_moved, spec_from_trace, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
 from stardomain.starlight import align_anchors, train_star
-from stardomain.train import train_regular
+from stardomain.train import DEFAULT_RECIPE, train_regular
 
-RECIPE = dict(
-    optimizer="sgd", epochs=8, batch_size=64, lr=0.05, momentum=0.9, nesterov=True,
-    weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-    label_smoothing=0.0,
-)  # fmt: skip
+RECIPE = dict(DEFAULT_RECIPE, epochs=8, batch_size=64)
 MODELS = {
     "ResNet-18 (CIFAR)": dict(name="resnet18", width=64),
     "VGG-11 (CIFAR)": dict(name="vgg", depth=11, batchnorm=False, width=64),

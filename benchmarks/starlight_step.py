@@ -151,11 +151,9 @@ def epoch_overhead() -> dict[str, float]:
     from stardomain.evaluate import reestimate_bn
     from stardomain.models import model_spec
     from stardomain.perm import weight_matching
-    from stardomain.train import train_regular
+    from stardomain.train import DEFAULT_RECIPE, train_regular
 
-    recipe = dict(optimizer="sgd", epochs=60, batch_size=32, lr=0.05, momentum=0.9, nesterov=True,
-                  weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-                  label_smoothing=0.0)  # fmt: skip
+    recipe = DEFAULT_RECIPE  # the default experiment's recipe
     data = load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
     out = {}
     for bn in (False, True):

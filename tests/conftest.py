@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny experiment config and a runner for real Snakemake in a scratch folder."""
+"""Shared fixtures: a tiny experiment config, a runner for real Snakemake in a scratch folder, and the
+inputs of a Starlight step for gradient tests."""
 
 from __future__ import annotations
 
@@ -76,3 +77,18 @@ def job_counts(dry_run_stdout: str) -> dict[str, int]:
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+def starlight_gradient_case():
+    """A seeded MLP with BN, a random anchor, scratch BN buffers and a batch: the Starlight step's
+    inputs (tests of its gradient). Returns model, params, anchor, scratch, x, y."""
+    import torch
+
+    from stardomain.models import MLP
+
+    torch.manual_seed(0)
+    model = MLP(64, 10, 8, 2, batchnorm=True)
+    anchor = {k: torch.randn_like(v) for k, v in model.named_parameters()}
+    scratch = {k: v.clone() for k, v in model.named_buffers()}
+    x, y = torch.randn(16, 64), torch.randint(0, 10, (16,))
+    return model, dict(model.named_parameters()), anchor, scratch, x, y

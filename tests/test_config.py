@@ -97,6 +97,14 @@ def test_snakemake_refuses_bad_configs_before_any_job(tmp_path: Path, run_snakem
         assert "Job stats" not in proc.stdout and not (tmp_path / str(i) / "results").exists()
 
 
+def test_library_default_recipe_is_the_schemas():
+    from stardomain.train import DEFAULT_RECIPE
+
+    config = tiny_config()
+    config["experiments"]["tiny"]["train"] = {}
+    assert filled(config)["experiments"]["tiny"]["train"] == DEFAULT_RECIPE
+
+
 def test_precision_keys_default_to_off_without_being_filled_in():
     """Left out, train.amp and train.channels_last change no params (nothing reruns) and no
     provenance (model files stay bitwise the same); YAML's unquoted `off` (false) means off."""

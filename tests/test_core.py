@@ -18,12 +18,11 @@ from stardomain.perm import (
     weight_matching,
 )
 from stardomain.starlight import interpolated_loss, train_star
+from stardomain.train import DEFAULT_RECIPE, train_regular
 
-RECIPE = dict(
-    optimizer="sgd", epochs=2, batch_size=64, lr=0.05, momentum=0.9, nesterov=True,
-    weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-    label_smoothing=0.0,
-)  # fmt: skip
+from conftest import starlight_gradient_case
+
+RECIPE = dict(DEFAULT_RECIPE, epochs=2, batch_size=64)
 
 
 def randomise_bn(model: torch.nn.Module, seed: int) -> None:
@@ -115,8 +114,6 @@ def test_digits_split_is_fixed_and_standardised(digits):
 def test_barrier_of_a_model_with_itself_is_zero(digits, batchnorm):
     cfg = dict(name="mlp", width=8, depth=2, batchnorm=batchnorm)
     model = build_model(cfg, digits.in_shape, 10, seed=0)
-    from stardomain.train import train_regular
-
     train_regular(model, digits, dict(RECIPE, epochs=1), seed=0)
     state = model.state_dict()
     rows = barrier.curve(model, state, state, [0, 0.5, 1], digits, 512, 128, None)
@@ -129,12 +126,7 @@ def test_barrier_of_a_model_with_itself_is_zero(digits, batchnorm):
 
 @pytest.mark.parametrize("t", [0.0, 0.3, 0.8])
 def test_starlight_gradient_is_one_minus_t_times_gradient_at_theta_t(t):
-    torch.manual_seed(0)
-    model = MLP(64, 10, 8, 2, batchnorm=True)
-    anchor = {k: torch.randn_like(v) for k, v in model.named_parameters()}
-    scratch = {k: v.clone() for k, v in model.named_buffers()}
-    x, y = torch.randn(16, 64), torch.randint(0, 10, (16,))
-    params = dict(model.named_parameters())
+    model, params, anchor, scratch, x, y = starlight_gradient_case()
     loss = interpolated_loss(model, params, anchor, scratch, t, x, y)
     grads = torch.autograd.grad(loss, list(params.values()))
     # explicit interpolation: a separate model holding theta(t) as leaves
@@ -154,8 +146,6 @@ def test_starlight_gradient_is_one_minus_t_times_gradient_at_theta_t(t):
 
 def trained_anchors(data, cfg: dict, n: int, epochs: int) -> list[dict]:
     """State dicts of `n` regular models (seeds 0..n-1) trained `epochs` epochs with RECIPE."""
-    from stardomain.train import train_regular
-
     anchors = []
     for seed in range(n):
         m = build_model(cfg, data.in_shape, 10, seed)

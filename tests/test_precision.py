@@ -15,15 +15,11 @@ from stardomain.data import Augment, Data, Split, load_data
 from stardomain.models import MLP, build_model, model_spec
 from stardomain.precision import FULL, Precision
 from stardomain.starlight import interpolated_loss, train_star
-from stardomain.train import train_regular
+from stardomain.train import DEFAULT_RECIPE, train_regular
 
-from conftest import REPO
+from conftest import REPO, starlight_gradient_case
 
-RECIPE = dict(
-    optimizer="sgd", epochs=3, batch_size=64, lr=0.05, momentum=0.9, nesterov=True,
-    weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-    label_smoothing=0.0,
-)  # fmt: skip
+RECIPE = dict(DEFAULT_RECIPE, epochs=3, batch_size=64)
 BF16 = dict(amp="bf16")
 CNN = dict(name="cnn", width=8)  # conv + BN + max-pool
 MLP_BN = dict(name="mlp", width=16, depth=2, batchnorm=True)
@@ -105,12 +101,7 @@ def test_starlight_gradient_is_exactly_one_minus_t_times_the_gradient_under_auto
     loss scale (a power of two) cancels exactly."""
     t = 0.3
     precision = Precision("cpu", dtype)  # fp16 on CPU only here, to test the scaler path
-    torch.manual_seed(0)
-    model = MLP(64, 10, 8, 2, batchnorm=True)
-    anchor = {k: torch.randn_like(v) for k, v in model.named_parameters()}
-    scratch = {k: v.clone() for k, v in model.named_buffers()}
-    x, y = torch.randn(16, 64), torch.randint(0, 10, (16,))
-    params = dict(model.named_parameters())
+    model, params, anchor, scratch, x, y = starlight_gradient_case()
     loss = interpolated_loss(model, params, anchor, scratch, t, x, y, precision=precision)
     scale = 1024.0 if dtype is torch.float16 else 1.0  # what a GradScaler multiplies by
     grads = [g / scale for g in torch.autograd.grad(loss * scale, list(params.values()))]

@@ -19,6 +19,15 @@ from stardomain.evaluate import evaluate
 from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile
 
+# A `train:` recipe with every key at its config default (the embedded digits run's recipe):
+# code outside the workflow (tests, benchmarks) derives its recipes from it.
+# tests/test_config.py checks it against the schema's defaults.
+DEFAULT_RECIPE = dict(
+    optimizer="sgd", epochs=60, batch_size=32, lr=0.05, momentum=0.9, nesterov=True,
+    weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
+    label_smoothing=0.0,
+)  # fmt: skip
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
