@@ -286,7 +286,7 @@ def missing_data(cfg: dict) -> str | None:
             return None
         from stardomain.datasets import vision
 
-        root = Path(cfg.get("root") or f"data/{name}")
+        root = vision.root_of(name, cfg)
         missing = vision.missing_files(name, root)
         return vision.missing_message(name, root, missing) if missing else None
     if name == "imagenet":
@@ -297,7 +297,7 @@ def missing_data(cfg: dict) -> str | None:
 
             if all(p.exists() for p in ffcv_data.beton_paths(cfg).values()):
                 return None
-        return imagenet.missing_message(Path(cfg.get("root") or "data/imagenet"))
+        return imagenet.missing_message(imagenet.root_of(cfg))
     return None
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from stardomain.datasets.imagenet import FOLDERS, workers_of
+from stardomain.datasets.imagenet import FOLDERS, root_of, workers_of
 from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
 
 # data.ffcv settings [defaults]: FFCV's ImageNet files (longer side <= 500 px, half JPEG q 90)
@@ -60,11 +60,6 @@ def require_ffcv() -> None:
             f"data.loader: ffcv needs the ffcv package, which is not importable ({err}); {INSTALL}, "
             "or set data.loader: torch"
         ) from err
-
-
-def root_of(cfg: dict) -> Path:
-    """The ImageFolder tree of a `data:` config: data.root [data/imagenet]."""
-    return Path(cfg.get("root") or "data/imagenet")
 
 
 def settings(cfg: dict) -> dict:

@@ -20,6 +20,11 @@ from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
 WORKERS = 8  # `data.workers` left out: DataLoader processes (or FFCV decoding threads)
 
 
+def root_of(cfg: dict) -> Path:
+    """The ImageFolder tree of a `data:` config: data.root [data/imagenet]."""
+    return Path(cfg.get("root") or "data/imagenet")
+
+
 def workers_of(cfg: dict) -> int:
     """`data.workers` of a `data:` config, default WORKERS."""
     workers = cfg.get("workers")
@@ -126,5 +131,4 @@ def load(cfg: dict):
         from stardomain.datasets import ffcv_data
 
         return ffcv_data.load(cfg)
-    root = Path(cfg.get("root") or "data/imagenet")
-    return FolderData(root, workers_of(cfg), cfg.get("augment") is not False)
+    return FolderData(root_of(cfg), workers_of(cfg), cfg.get("augment") is not False)

@@ -154,10 +154,15 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
     return order[:cut], order[cut:]
 
 
+def root_of(name: str, cfg: dict) -> Path:
+    """Where torchvision's files of `name` are, for a `data:` config: data.root [data/<name>]."""
+    return Path(cfg.get("root") or f"data/{name}")
+
+
 def load(name: str, cfg: dict) -> Data:
     """Load `name` (mnist, cifar10, cifar100) with the `data:` settings `cfg` onto the CPU."""
     settings = {k: (cfg.get(k) if cfg.get(k) is not None else v) for k, v in DEFAULTS.items()}
-    root = Path(cfg.get("root") or f"data/{name}")
+    root = root_of(name, cfg)
     *_, num_classes, mean, std, _ = LAYOUTS[name]
     x_tr, y_tr, x_te, y_te = read_raw(name, root, settings["download"])
     x, y = to_tensor(x_tr, mean, std), torch.from_numpy(y_tr)
