@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from stardomain.data import DATASETS
 from stardomain.models import REGISTRY, import_factory, is_import_path
 from stardomain.perm import MATCHERS
+from stardomain.precision import Precision
 
 
 class ConfigError(ValueError):
@@ -218,30 +219,35 @@ def check_config(config: dict) -> None:
             )
     for name, exp in config["experiments"].items():
         check_experiment(name, exp)
-        if exp["train"].get("amp") == "fp16" and config.get("device") == "cpu":
-            _fail(f"experiments.{name}.train.amp", "fp16 needs a GPU but device is cpu; use bf16")
-    check_betons(config["experiments"])
+        if config.get("device") == "cpu":
+            try:  # the precision's own check (fp16 needs a GPU), before any job
+                Precision.of(exp["train"], "cpu")
+            except ValueError as err:  # "train.amp: ..."
+                raise ConfigError(f"experiments.{name}.{err}") from None
+    beton_writers(config["experiments"])
     check_figures(config.get("figures", {}), config["experiments"])
 
 
-def check_betons(experiments: dict) -> None:
-    """Experiments that share a `.beton` file (data.loader: ffcv) write it from the same data.root."""
-    from pathlib import Path
+def beton_writers(experiments: dict) -> dict:
+    """Every `.beton` file the experiments read (data.loader: ffcv) -> its `write_beton` arguments.
 
+    Experiments that share a file must write it from the same data.root (else ConfigError).
+    """
     from stardomain.datasets.ffcv_data import beton_sources
 
-    writers: dict[Path, tuple[str, str]] = {}
+    writers: dict = {}  # path -> (first experiment naming it, its write_beton arguments)
     for name, exp in experiments.items():
         if exp["data"].get("loader") != "ffcv":
             continue
         for path, source in beton_sources(exp["data"]).items():
-            first, root = writers.setdefault(path, (name, source["root"]))
-            if root != source["root"]:
+            first, known = writers.setdefault(path, (name, source))
+            if known["root"] != source["root"]:
                 _fail(
                     f"experiments.{name}.data.ffcv.dir",
                     f"{path} would also be written by experiments.{first} from another data.root "
-                    f"({root!r} vs {source['root']!r}); give one of them its own ffcv.dir",
+                    f"({known['root']!r} vs {source['root']!r}); give one of them its own ffcv.dir",
                 )
+    return {path: source for path, (_, source) in writers.items()}
 
 
 def check_figures(figures: dict, experiments: dict) -> None:

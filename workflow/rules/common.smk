@@ -42,17 +42,11 @@ def job_threads(exp):
     return data_threads(EXPERIMENTS[exp]["data"])
 
 
-def ffcv_betons():
-    """.beton path without its suffix -> its write_beton arguments, over experiments using ffcv."""
-    out = {}
-    for e in EXPERIMENTS.values():
-        if e["data"].get("loader") == "ffcv":
-            for path, source in ffcv_data.beton_sources(e["data"]).items():
-                out[str(path.with_suffix(""))] = source
-    return out
-
-
-BETONS = ffcv_betons()
+# .beton path without its suffix -> its write_beton arguments, over experiments using ffcv
+BETONS = {
+    str(path.with_suffix("")): source
+    for path, source in design.beton_writers(EXPERIMENTS).items()
+}
 # rule ffcv_beton writes exactly these files (a pattern that matches nothing when there are none)
 BETON_PATTERN = "|".join(re.escape(b) for b in BETONS) or "(?!)"
 
