@@ -14,6 +14,8 @@ rule ffcv_beton:
     conda:
         "../../envs/stardomain.yaml"
     threads: 8
+    resources:
+        cpus_per_task=8,  # SLURM: not lowered to the host's --cores
     params:
         source=lambda wc: BETONS[wc.beton],
     script:
