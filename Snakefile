@@ -23,7 +23,13 @@ Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 import yaml
 from snakemake.utils import min_version, validate
 
-from stardomain.config import check_config, check_data, check_schema, check_unique_keys
+from stardomain.config import (
+    check_config,
+    check_data,
+    check_schema,
+    check_unique_keys,
+    expand_replicates,
+)
 
 min_version("9.0")
 
@@ -31,17 +37,19 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-# 0. no duplicated keys; 1. short messages naming the key path; 2. fill defaults; 3. cross-key checks
+# 0. no duplicated keys; 1. short messages naming the key path; 2. fill defaults;
+# 3. stars' replicates as stars of their own; 4. cross-key checks
 check_unique_keys(workflow.configfiles)
 SCHEMA = "workflow/schemas/config.schema.yaml"
 with open(workflow.source_path(SCHEMA)) as f:
     check_schema(config, yaml.safe_load(f))
 validate(config, SCHEMA)
+expand_replicates(config)
 check_config(config)
 
 
 onstart:
-    # 4. (a real run, not a dry run) the data files of the experiments it builds exist
+    # 5. (a real run, not a dry run) the data files of the experiments it builds exist
     check_data(config)
 
 

@@ -48,9 +48,15 @@ def _idx(array: np.ndarray) -> bytes:
 
 
 def write_mnist(
-    root: Path, n_train: int = 100, n_test: int = 30, gz: bool = False, seed: int = 0
+    root: Path,
+    n_train: int = 100,
+    n_test: int = 30,
+    gz: bool = False,
+    seed: int = 0,
+    folder: str = "MNIST/raw",
 ) -> dict:
-    """Fake MNIST idx files in root/MNIST/raw (gzipped when `gz`); returns the arrays written."""
+    """Fake MNIST-format idx files in root/`folder` (gzipped when `gz`; `folder` "" writes them
+    flat in root, as Debian's dataset-fashion-mnist); returns the arrays written."""
     rng = np.random.default_rng(seed)
     arrays = {
         "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
@@ -58,13 +64,13 @@ def write_mnist(
         "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
         "t10k-labels-idx1-ubyte": np.arange(n_test, dtype=np.uint8) % 10,
     }
-    folder = root / "MNIST" / "raw"
-    folder.mkdir(parents=True, exist_ok=True)
+    out = root / folder
+    out.mkdir(parents=True, exist_ok=True)
     for name, array in arrays.items():
         if gz:
-            (folder / f"{name}.gz").write_bytes(gzip.compress(_idx(array)))
+            (out / f"{name}.gz").write_bytes(gzip.compress(_idx(array)))
         else:
-            (folder / name).write_bytes(_idx(array))
+            (out / name).write_bytes(_idx(array))
     return arrays
 
 

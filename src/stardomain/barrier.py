@@ -7,7 +7,7 @@ accuracies, in percentage points (positive = drop), floored at 0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,27 @@ def accuracy_barrier_pp(ts: Sequence[float], accuracies: Sequence[float]) -> flo
     return float(max(0.0, np.max(line - acc)) * 100)
 
 
+class Subset:
+    """The first `n` images of a split in a fixed random order (`seed`), as batches; iterating it
+    again gives the same images. `n` None: the whole split in file order."""
+
+    def __init__(self, data: Data, split: str, batch_size: int, n: int | None, seed: int):
+        self.data, self.split, self.batch_size, self.n, self.seed = data, split, batch_size, n, seed
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        if self.n is None:
+            yield from self.data.batches(self.split, self.batch_size, shuffle=False)
+            return
+        # a fresh iterator with the same seed: the same shuffled order, so the same images
+        batches: Iterable = self.data.batches(self.split, self.batch_size, True, self.seed)
+        left = self.n
+        for x, y in batches:
+            if left <= 0:
+                break
+            yield x[:left], y[:left]
+            left -= len(y)
+
+
 def curve(
     model: nn.Module,
     state_a: State,
@@ -45,20 +66,25 @@ def curve(
     bn_max_batches: int | None,
     seed: int = 0,
     progress: Callable | None = None,
+    *,
+    train_subset: int | None = None,
+    test_subset: int | None = None,
 ) -> list[dict]:
     """Loss and accuracy of theta(t) on the train split (no augmentation) and the test split.
 
     BN statistics are re-estimated at interior t (not at the endpoints, which keep their own) on
     `bn_max_batches` shuffled training batches (None: a full pass), in a fixed order from `seed`.
-    Returns long-format rows: t, split, loss, accuracy.
+    `train_subset` / `test_subset`: evaluate on that many images of the split, the same seeded
+    random subset (`seed`) at every t and for both endpoints (None: the whole split, the paper's
+    protocol). Returns long-format rows: t, split, loss, accuracy.
     """
     keys = param_keys(model)
     # private copies: the states may alias the model's own tensors, which evaluation overwrites
     state_a = {k: v.detach().clone() for k, v in state_a.items()}
     state_b = {k: v.detach().clone() for k, v in state_b.items()}
-    splits = {
-        "train": data.batches("train", eval_batch_size, shuffle=False),  # never augmented
-        "test": data.batches("test", eval_batch_size, shuffle=False),
+    splits = {  # the train split is never augmented here
+        "train": Subset(data, "train", eval_batch_size, train_subset, seed),
+        "test": Subset(data, "test", eval_batch_size, test_subset, seed),
     }
     rows = []
     for t in progress(grid, desc="t") if progress else grid:

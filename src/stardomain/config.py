@@ -47,9 +47,40 @@ def heldout(exp: dict) -> list[int]:
     return exp["seeds"][len(exp["seeds"]) - exp["n_heldout"] :]
 
 
+def replicate_name(name: str, k: int) -> str:
+    """Name of replicate k (2, 3, ...) of star `name`; replicate 1 is the star itself."""
+    return f"{name}_r{k}"
+
+
+def expand_replicates(config: dict) -> None:
+    """Add the replicates of every star with `replicates: k` > 1 to its experiment's stars.
+
+    Replicate k is star `<name>_r<k>`: the same settings with seed `seed + k - 1` and
+    `replicate_of: <name>`; tables pool a star's replicates (summary.table1). The first replicate is
+    the star itself, so adding `replicates` to a trained star reruns nothing of it. Call after the
+    schema filled the defaults, before `check_config` (which then checks the replicates' seeds).
+    """
+    for exp_name, exp in config["experiments"].items():
+        stars = exp["stars"]
+        for name, star in list(stars.items()):
+            for k in range(2, (star.get("replicates") or 1) + 1):
+                replicate = replicate_name(name, k)
+                if replicate in stars:
+                    _fail(
+                        f"experiments.{exp_name}.stars.{replicate}",
+                        f"name taken by a replicate of stars.{name} (replicates: "
+                        f"{star['replicates']}); rename the star",
+                    )
+                settings = {key: v for key, v in star.items() if key != "replicates"}
+                stars[replicate] = dict(settings, seed=star["seed"] + k - 1, replicate_of=name)
+
+
 def star_settings(exp: dict, name: str) -> dict:
-    """A star's settings with defaults resolved: anchor seeds and epochs made explicit."""
-    star = dict(exp["stars"][name])
+    """A star's settings with defaults resolved: anchor seeds and epochs made explicit.
+
+    `replicates` is left out: it says how many stars to train, not how to train this one.
+    """
+    star = {k: v for k, v in exp["stars"][name].items() if k != "replicates"}
     n = star["n_anchors"] if star["n_anchors"] is not None else exp["n_anchors"]
     star["anchors"] = anchors(exp)[:n]
     star["epochs"] = star["epochs"] if star["epochs"] is not None else exp["train"]["epochs"]

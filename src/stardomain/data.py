@@ -250,12 +250,11 @@ def _imagenet(cfg: dict):
     return imagenet.load(cfg)
 
 
+VISION = ("mnist", "fashion_mnist", "cifar10", "cifar100")  # torchvision's on-disk formats
 # name -> loader(cfg); the vision loaders import lazily so that digits needs no torchvision
 DATASETS = {
     "digits": _digits,
-    "mnist": _vision("mnist"),
-    "cifar10": _vision("cifar10"),
-    "cifar100": _vision("cifar100"),
+    **{name: _vision(name) for name in VISION},
     "imagenet": _imagenet,
 }
 
@@ -281,7 +280,7 @@ def missing_data(cfg: dict) -> str | None:
     `val/` (with `loader: ffcv`, existing .beton files suffice). digits and a user's factory: None.
     """
     name = cfg["name"]
-    if name in ("mnist", "cifar10", "cifar100"):
+    if name in VISION:
         if cfg.get("download"):
             return None
         from stardomain.datasets import vision

@@ -46,9 +46,12 @@ def write_design(out_csv: str, name: str, stars: dict, model: dict, n_heldout: i
     _write_csv(summary.design(name, stars, model, n_heldout), out_csv)
 
 
-def write_table1(barrier_paths: list[str], out_csv: str, out_md: str) -> None:
-    """Table 1 (train) and Table 3 (test loss) from experiment barrier CSVs: CSV and Markdown."""
-    table = summary.table1(_read(barrier_paths))
+def write_table1(
+    barrier_paths: list[str], design_paths: list[str], out_csv: str, out_md: str
+) -> None:
+    """Table 1 (train) and Table 3 (test loss) from experiment barrier CSVs (and design CSVs, which
+    say which stars are replicates of one another): CSV and Markdown."""
+    table = summary.table1(_read(barrier_paths), _read(design_paths))
     _write_csv(table, out_csv)
     _write_text(summary.table1_markdown(table), out_md)
 

@@ -258,6 +258,8 @@ def run_curve(
         ev["bn_batches"],
         seed=ev["seed"],
         progress=progress,
+        train_subset=ev.get("train_subset"),
+        test_subset=ev.get("test_subset"),
     )
     curve_df = pd.DataFrame([{**pair, **r} for r in rows])
     barrier_df = pd.DataFrame([{**row, **barrier.barriers(rows)}])

@@ -31,7 +31,8 @@ rule curves:
 
 rule table1:
     input:
-        expand("results/{exp}/barriers.csv", exp=config["all"]),
+        barriers=expand("results/{exp}/barriers.csv", exp=config["all"]),
+        designs=expand("results/{exp}/design.csv", exp=config["all"]),
     output:
         csv=report(
             "figures/table1.csv",

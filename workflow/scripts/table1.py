@@ -4,4 +4,9 @@ from stardomain.figures import write_table1
 from stardomain.pipeline import job
 
 with job(snakemake.log[0]):
-    write_table1(list(snakemake.input), snakemake.output.csv, snakemake.output.md)
+    write_table1(
+        list(snakemake.input.barriers),
+        list(snakemake.input.designs),
+        snakemake.output.csv,
+        snakemake.output.md,
+    )

@@ -1,11 +1,13 @@
-"""MNIST, CIFAR-10 and CIFAR-100 from torchvision's on-disk formats, held in memory.
+"""MNIST, Fashion-MNIST, CIFAR-10 and CIFAR-100 from torchvision's on-disk formats, in memory.
 
 Files are read directly (CIFAR: the python pickles of cifar-10-batches-py / cifar-100-python;
-MNIST: the idx files of MNIST/raw, plain or gzipped), so any copy in torchvision's layout works;
-torchvision downloads them when `data.download` is true. As the authors: 10 % of the training files
-held out as validation by a permutation from seed 42; CIFAR normalised with ImageNet's mean and std
-and trained with pad-4 random crop + horizontal flip; MNIST normalised with its own mean and std,
-no augmentation.
+MNIST and Fashion-MNIST: the idx files of MNIST/raw or FashionMNIST/raw, plain or gzipped, or the
+same four files flat in the root folder, as Debian's `dataset-fashion-mnist` package installs them
+in /usr/share/datasets/fashion-mnist), so any copy in torchvision's layout works; torchvision
+downloads them when `data.download` is true. As the authors: 10 % of the training files held out as
+validation by a permutation from seed 42; CIFAR normalised with ImageNet's mean and std and trained
+with pad-4 random crop + horizontal flip; MNIST and Fashion-MNIST normalised with their own training
+images' mean and std, no augmentation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ from stardomain.data import Augment, Data, Split
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+# the 60,000 training images of Fashion-MNIST, pixels in [0, 1] (measured on the original files)
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+IDX_TRAIN = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
+IDX_TEST = ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
 # name -> (folder under root, train files, test files, label key, classes, mean, std, torchvision class)
 LAYOUTS = {
@@ -44,17 +50,23 @@ LAYOUTS = {
         IMAGENET_STD,
         "CIFAR100",
     ),
-    "mnist": (
-        "MNIST/raw",
-        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"],
-        ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"],
+    "mnist": ("MNIST/raw", IDX_TRAIN, IDX_TEST, None, 10, MNIST_MEAN, MNIST_STD, "MNIST"),
+    "fashion_mnist": (
+        "FashionMNIST/raw",
+        IDX_TRAIN,
+        IDX_TEST,
         None,
         10,
-        MNIST_MEAN,
-        MNIST_STD,
-        "MNIST",
+        FASHION_MNIST_MEAN,
+        FASHION_MNIST_STD,
+        "FashionMNIST",
     ),
 }
+IDX_DATASETS = ("mnist", "fashion_mnist")
+# where an operating-system package installs a dataset's files (flat), used when data.root is unset
+# and data/<name> holds none: Debian/Ubuntu `apt-get install dataset-fashion-mnist`
+SYSTEM_ROOTS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
+INSTALL_HINTS = {"fashion_mnist": "apt-get install dataset-fashion-mnist (Debian/Ubuntu), "}
 DEFAULTS = dict(split_seed=42, val_fraction=0.1, augment=True, download=False)
 
 
@@ -90,24 +102,36 @@ def _find(folder: Path, name: str) -> Path | None:
     return None
 
 
+def folder_of(name: str, root: Path) -> Path:
+    """The folder holding `name`'s files: torchvision's sub-folder of `root`, or `root` itself
+    when the idx files lie flat in it (mnist, fashion_mnist)."""
+    folder_name, train_files, *_ = LAYOUTS[name]
+    nested = _find(root / folder_name, train_files[0]) is not None
+    if name in IDX_DATASETS and not nested and _find(root, train_files[0]) is not None:
+        return root
+    return root / folder_name
+
+
 def missing_files(name: str, root: Path) -> list[str]:
-    """Files of dataset `name` that are not in its torchvision folder under `root`."""
-    folder_name, train_files, test_files, *_ = LAYOUTS[name]
-    return [f for f in train_files + test_files if _find(root / folder_name, f) is None]
+    """Files of dataset `name` that are not in its folder under `root` (see `folder_of`)."""
+    _, train_files, test_files, *_ = LAYOUTS[name]
+    folder = folder_of(name, root)
+    return [f for f in train_files + test_files if _find(folder, f) is None]
 
 
 def missing_message(name: str, root: Path, missing: list[str]) -> str:
     """What to tell a user whose `name` files are `missing` under `root`."""
     folder_name, *_, tv_class = LAYOUTS[name]
+    where = f"{root / folder_name}" + (f" or flat in {root}" if name in IDX_DATASETS else "")
     return (
-        f"data.root: {name} files {missing} not found in {root / folder_name} "
-        f"(data.root = {str(root)!r}); put torchvision's {tv_class} files there "
-        "or set data.download: true"
+        f"data.root: {name} files {missing} not found in {where} "
+        f"(data.root = {str(root)!r}); {INSTALL_HINTS.get(name, '')}put torchvision's "
+        f"{tv_class} files there or set data.download: true"
     )
 
 
 def _ensure_files(name: str, root: Path, download: bool) -> Path:
-    folder_name, *_, tv_class = LAYOUTS[name]
+    *_, tv_class = LAYOUTS[name]
     missing = missing_files(name, root)
     if missing and download:
         import torchvision
@@ -117,14 +141,14 @@ def _ensure_files(name: str, root: Path, download: bool) -> Path:
         missing = missing_files(name, root)
     if missing:
         raise DataMissing(missing_message(name, root, missing))
-    return root / folder_name
+    return folder_of(name, root)
 
 
 def read_raw(name: str, root: Path, download: bool) -> tuple[np.ndarray, ...]:
     """Train images, train labels, test images, test labels (uint8 images, channels last)."""
     folder = _ensure_files(name, root, download)
     _, train_files, test_files, label_key, *_ = LAYOUTS[name]
-    if name == "mnist":
+    if name in IDX_DATASETS:
         images, labels = (read_idx(_find(folder, f)) for f in train_files)
         t_images, t_labels = (read_idx(_find(folder, f)) for f in test_files)
         return (
@@ -155,12 +179,19 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
 
 
 def root_of(name: str, cfg: dict) -> Path:
-    """Where torchvision's files of `name` are, for a `data:` config: data.root [data/<name>]."""
-    return Path(cfg.get("root") or f"data/{name}")
+    """Where the files of `name` are, for a `data:` config: data.root [data/<name>, or where an
+    operating-system package installed them (`SYSTEM_ROOTS`) when data/<name> holds none]."""
+    if cfg.get("root"):
+        return Path(cfg["root"])
+    default = Path(f"data/{name}")
+    system = SYSTEM_ROOTS.get(name)
+    if system is not None and missing_files(name, default) and not missing_files(name, system):
+        return system
+    return default
 
 
 def load(name: str, cfg: dict) -> Data:
-    """Load `name` (mnist, cifar10, cifar100) with the `data:` settings `cfg` onto the CPU."""
+    """Load `name` (mnist, fashion_mnist, cifar10, cifar100) with the `data:` settings `cfg` onto the CPU."""
     settings = {k: (cfg.get(k) if cfg.get(k) is not None else v) for k, v in DEFAULTS.items()}
     root = root_of(name, cfg)
     *_, num_classes, mean, std, _ = LAYOUTS[name]
