@@ -133,3 +133,40 @@ def test_experiments_sharing_a_beton_must_share_the_image_folder():
     )
     config["experiments"]["other"]["data"]["ffcv"] = {"dir": "betons_copy"}
     check_config(config)
+
+
+def test_replicates_become_stars_with_consecutive_seeds_and_leave_the_first_unchanged():
+    from stardomain.config import expand_replicates, star_settings
+
+    config = filled(edit("stars.main.replicates", 3))
+    before = star_settings(filled(tiny_config())["experiments"]["tiny"], "main")
+    expand_replicates(config)
+    check_config(config)
+    exp = config["experiments"]["tiny"]
+    assert list(exp["stars"]) == ["main", "main_r2", "main_r3"]
+    assert star_settings(exp, "main") == before  # `replicates` is no training setting
+    second = star_settings(exp, "main_r2")
+    assert second["seed"] == before["seed"] + 1 and second["replicate_of"] == "main"
+    assert {k: v for k, v in second.items() if k not in ("seed", "replicate_of")} == {
+        k: v for k, v in before.items() if k != "seed"
+    }
+    assert star_settings(exp, "main_r3")["seed"] == before["seed"] + 2
+    stars = [p.a for p in pairs(exp) if p.kind == "star-heldout"]
+    assert stars.count("star-main_r2") == stars.count("star-main") == 2 * 2  # naive + permuted
+
+
+def test_replicates_refuse_a_taken_name_and_a_regular_seed():
+    from stardomain.config import expand_replicates
+
+    config = filled(edit("stars.main.replicates", 2))
+    config["experiments"]["tiny"]["stars"]["main_r2"] = dict(
+        config["experiments"]["tiny"]["stars"]["main"]
+    )
+    with pytest.raises(ConfigError, match=r"experiments\.tiny\.stars\.main_r2: name taken"):
+        expand_replicates(config)
+    config = filled(edit("stars.main.replicates", 3))
+    config["experiments"]["tiny"]["seeds"] = [0, 1, 2, 3, 10]
+    config["experiments"]["tiny"]["stars"]["main"]["seed"] = 9  # replicate 2 would be seed 10
+    expand_replicates(config)
+    with pytest.raises(ConfigError, match=r"stars\.main_r2\.seed: 10 is also a regular seed"):
+        check_config(config)

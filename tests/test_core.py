@@ -274,3 +274,35 @@ def test_split_batches_cover_every_example_once():
     split = Split(torch.arange(10.0).unsqueeze(1), torch.arange(10))
     seen = torch.cat([y for _, y in Batches(split, 3, shuffle=True, seed=0)])
     assert sorted(seen.tolist()) == list(range(10))
+
+
+def test_evaluation_subset_is_the_same_seeded_images_every_time():
+    x = torch.arange(100, dtype=torch.float32).view(100, 1)
+    data = Data(Split(x, torch.zeros(100, dtype=torch.long)), Split(x, x[:, 0].long()), (1,), 10)
+    subset = barrier.Subset(data, "train", 16, 40, seed=3)
+    first = torch.cat([b for b, _ in subset])
+    assert first.shape == (40, 1) and len(set(first[:, 0].tolist())) == 40
+    assert torch.equal(first, torch.cat([b for b, _ in subset]))  # the same images again
+    assert not torch.equal(first, x[:40])  # a random subset, not the first images
+    other = torch.cat([b for b, _ in barrier.Subset(data, "train", 16, 40, seed=4)])
+    assert not torch.equal(first, other)
+    everything = torch.cat([b for b, _ in barrier.Subset(data, "test", 16, None, seed=3)])
+    assert torch.equal(everything, x)  # None: the whole split in file order
+
+
+def test_curve_on_subsets_measures_the_endpoints_on_those_images():
+    from stardomain.evaluate import evaluate
+
+    torch.manual_seed(0)
+    x, y = torch.randn(300, 64), torch.randint(0, 10, (300,))
+    data = Data(Split(x, y), Split(x[:100], y[:100]), (64,), 10)
+    model = MLP(64, 10, 8, 1)
+    a = {k: v.clone() for k, v in model.state_dict().items()}
+    b = {k: torch.randn_like(v) for k, v in a.items()}
+    rows = barrier.curve(model, a, b, [0.0, 0.5, 1.0], data, 64, 64, None, seed=1,
+                         train_subset=50, test_subset=30)  # fmt: skip
+    model.load_state_dict(a)
+    loss, acc = evaluate(model, barrier.Subset(data, "train", 64, 50, 1))
+    first = next(r for r in rows if r["t"] == 0.0 and r["split"] == "train")
+    assert (first["loss"], first["accuracy"]) == pytest.approx((loss, acc))
+    assert first["loss"] != pytest.approx(evaluate(model, data.batches("train", 64, False))[0])

@@ -366,3 +366,48 @@ def test_bma_samples_rerun_the_ensemble_job_only(figures_done, run_snakemake):
     config["experiments"]["tiny"]["ensemble"]["bma_samples"] = 6
     counts = job_counts(run_snakemake(figures_done, config, "-n").stdout)
     assert set(counts) - {"all"} == {"ensemble", "fig_ensemble"}
+
+
+def test_bootstrap_interval_of_the_ratio():
+    star, regular = np.array([0.2, 0.3, 0.25, 0.35]), np.array([0.6, 0.5, 0.7, 0.65, 0.55, 0.6])
+    low, high = summary.bootstrap_ratio(star, regular)
+    ratio = star.mean() / regular.mean()
+    assert low < ratio < high < 1
+    assert (low, high) == summary.bootstrap_ratio(star, regular)  # fixed seed: same interval
+    # identical values: nothing to resample, the interval is the ratio itself
+    assert summary.bootstrap_ratio(np.full(3, 0.2), np.full(5, 0.4)) == pytest.approx((0.5, 0.5))
+    # more pairs of the same spread: a narrower interval
+    wide = np.subtract(*summary.bootstrap_ratio(star, regular)[::-1])
+    narrow = np.subtract(*summary.bootstrap_ratio(np.tile(star, 8), np.tile(regular, 8))[::-1])
+    assert narrow < wide / 2
+
+
+def test_table1_pools_star_replicates_and_reports_their_ratio_range():
+    rows = []
+    for h, value in enumerate((0.4, 0.6)):
+        row = dict(experiment="a", kind="regular-regular", alignment="permuted", a="regular-0",
+                   b=f"regular-{h + 5}", barrier_loss_train=value, barrier_loss_test=value / 2,
+                   loss_train_a=0.1, loss_train_b=0.2, accuracy_test_a=0.9, accuracy_test_b=0.8)  # fmt: skip
+        rows.append(row)
+        for star, factor in (("star-main", 0.5), ("star-main_r2", 0.3), ("star-n1", 0.9)):
+            rows.append(dict(row, kind="star-heldout", a=star, barrier_loss_train=factor * value,
+                             barrier_loss_test=factor * value / 2))  # fmt: skip
+    designs = pd.DataFrame(
+        dict(experiment="a", star=["star-main", "star-main_r2", "star-n1"],
+             replicate_of=["main", "main", "n1"])
+    )  # fmt: skip
+    table = summary.table1(pd.DataFrame(rows), designs).set_index("star")
+    assert list(table.index) == ["star-main", "star-n1"]
+    main = table.loc["star-main"]
+    assert main["n_star_replicates"] == 2 and main["n_star_heldout_pairs"] == 4
+    assert main["ratio_barrier_loss_train"] == pytest.approx(0.4)  # (0.5 + 0.3) / 2
+    assert main["ratio_barrier_loss_train_replicate_min"] == pytest.approx(0.3)
+    assert main["ratio_barrier_loss_train_replicate_max"] == pytest.approx(0.5)
+    assert (
+        main["ratio_barrier_loss_train_ci_low"] <= 0.4 <= main["ratio_barrier_loss_train_ci_high"]
+    )
+    assert table.loc["star-n1", "n_star_replicates"] == 1
+    text = summary.table1_markdown(table.reset_index())
+    assert "0.40 [" in text and "(replicates 0.30–0.50)" in text
+    # without designs every star is its own row, as before replicates existed
+    assert len(summary.table1(pd.DataFrame(rows))) == 3
