@@ -13,7 +13,7 @@ epoch's steps; and the same projected for ResNet-18 on CIFAR-10 with N = 50 anch
 parts: one warm re-alignment (x 50), BN re-estimation and test evaluation forward passes (x the
 epoch's batch count), against the measured Starlight step (x the epoch's 352 steps of 128 images).
 
-Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--repeats 15] [--threads 2]
+Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--repeats 9] [--threads 2]
        [--no-projection] [--json PATH]
 (`make_steps` also gives benchmarks/gpu_epoch.py its GPU steps.)
 """
@@ -215,25 +215,33 @@ def main() -> None:
         help="interleaved rounds (x 50 for the MLP's short steps)",
     )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--no-naive", action="store_true", help="skip the naive flatten-and-copy step"
+    )
+    parser.add_argument(
+        "--no-overhead", action="store_true", help="skip the per-epoch overhead part"
+    )
     parser.add_argument("--no-projection", action="store_true", help="skip the ResNet-18 N=50 part")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, CPU, {args.threads} threads, {args.repeats} interleaved "
-          f"rounds (plain starlight naive ...), load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+          f"rounds after 2 untimed, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     out: dict = dict(torch=torch.__version__, threads=args.threads, repeats=args.repeats)
+    kinds = ("plain", "starlight") if args.no_naive else ("plain", "starlight", "naive")
     for name in args.models:
         cfg, shape, classes, batch = CASES[name]
         rounds = args.repeats if name != "mlp" else 50 * args.repeats
-        times = interleaved(make_steps(cfg, shape, classes, batch), rounds, warmup=2)
-        out[name] = dict(batch=batch, seconds=summary(times),
-                         starlight=compare(times, "starlight", "plain", GOALS.get(name)),
-                         naive=compare(times, "naive", "plain"))  # fmt: skip
+        times = interleaved(make_steps(cfg, shape, classes, batch, kinds=kinds), rounds, warmup=2)
+        out[name] = dict(batch=batch, seconds=summary(times))
         print(f"{name}, batch {batch}, ms per step: median (interquartile range, min-max)")
         print(summary_text(times))
-        print(f"  {compare_text(out[name]['starlight'])}")
-        print(f"  {compare_text(out[name]['naive'])}")
-    out["overhead"] = epoch_overhead()
+        for kind in kinds[1:]:
+            out[name][kind] = compare(
+                times, kind, "plain", GOALS.get(name) if kind == "starlight" else None
+            )
+            print(f"  {compare_text(out[name][kind])}")
+    out["overhead"] = {} if args.no_overhead else epoch_overhead()
     for key, o in out["overhead"].items():
         print(
             f"default experiment per-epoch overhead (MLP, {key}, 20 anchors): re-alignment "
