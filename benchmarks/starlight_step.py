@@ -211,7 +211,7 @@ def main() -> None:
     parser.add_argument(
         "--repeats",
         type=int,
-        default=15,
+        default=9,
         help="interleaved rounds (x 50 for the MLP's short steps)",
     )
     parser.add_argument("--threads", type=int, default=2)
