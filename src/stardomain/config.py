@@ -186,7 +186,9 @@ def _yaml_syntax_message(path: str, text: str, err) -> str:
 
     mark = err.problem_mark or err.context_mark
     problem = err.problem or err.context
-    message = f"{path}, line {mark.line + 1}, column {mark.column + 1}: YAML syntax error: {problem}"
+    message = (
+        f"{path}, line {mark.line + 1}, column {mark.column + 1}: YAML syntax error: {problem}"
+    )
     message += show(mark)
     if err.context and err.context_mark and err.problem_mark:
         context = err.context_mark
