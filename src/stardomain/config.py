@@ -168,10 +168,14 @@ def check_unique_keys(paths) -> None:
     for path in paths:
         with open(path) as f:
             text = f.read()
-        try:  # a SafeLoader subclass: builds no arbitrary objects
-            yaml.load(text, Loader=StrictLoader)
+        loader = StrictLoader(text)  # a SafeLoader subclass: builds no arbitrary objects
+        loader.name = str(path)  # the file in messages, not "<unicode string>"
+        try:
+            loader.get_single_data()
         except yaml.MarkedYAMLError as err:
             raise ConfigError(_yaml_syntax_message(str(path), text, err)) from None
+        finally:
+            loader.dispose()
 
 
 def _yaml_syntax_message(path: str, text: str, err) -> str:
