@@ -19,7 +19,10 @@ On the available device (CUDA if present, else CPU), with random tensors of CIFA
 4. The projected wall time of a 200-epoch run in (c): 200 x (epoch + test evaluation); goal < 30
    minutes on one H100-class GPU.
 
-Usage: python benchmarks/gpu_epoch.py [--json gpu_epoch.json]. Sized to stay well within 8 minutes
+Parts 2 and 3 run their variants interleaved for --repeats rounds and give medians, spreads and a
+verdict only when the spread allows one (benchmarks/_timing.py); part 1's paths are timed once each.
+
+Usage: python benchmarks/gpu_epoch.py [--repeats 15] [--json gpu_epoch.json]. Sized to stay well within 8 minutes
 on an H100 (about 1,000 timed training steps, one Starlight epoch and a few matchings; not yet
 measured there). `--smoke` runs every part at tiny sizes on CPU in seconds, to check that the
 script works (tests/test_precision.py).

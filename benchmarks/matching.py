@@ -1,7 +1,8 @@
 """Benchmark: our weight matching vs the `rebasin` 0.0.47 package, on CPU, side by side (issue 3).
 
-Run: `python benchmarks/matching.py` (needs `pip install 'stardomain[rebasin]'`; `--no-rebasin`
-prints ours only). Three parts, each measured in this one run on the same machine:
+Run: `python benchmarks/matching.py [--parts 123] [--models resnet18 vgg11] [--repeats 5]
+[--json PATH]` (needs `pip install 'stardomain[rebasin]'`; `--no-rebasin` prints ours only).
+Three parts, each measured in this one run on the same machine:
 
 1. Cold-start matching time of two independently initialised full-size models, ResNet-18 (CIFAR)
    and VGG-11 (CIFAR, no BN): ours (tracing the spec + weight matching) vs rebasin's
@@ -15,8 +16,10 @@ prints ours only). Three parts, each measured in this one run on the same machin
    epoch's permutation), and all four warm one after another vs up to four at a time in threads;
    projected re-alignment time per epoch for N = 50 anchors.
 
-Timings are wall-clock on whatever CPU runs this (the header prints it); the machine may be shared,
-so compare the two matchers only within one run.
+Timings are wall-clock on whatever CPU runs this (the header prints it). Parts 1 and 3 run the
+variants they compare interleaved for --repeats rounds after an untimed one, and print medians,
+spreads and the speed-up's verdict against its goal only when the spread allows one
+(benchmarks/_timing.py); part 2's barriers are deterministic, its seconds one run each.
 """
 
 from __future__ import annotations
