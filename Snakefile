@@ -20,6 +20,8 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
 Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
 
+import os
+
 import yaml
 from snakemake.utils import min_version, validate
 
@@ -33,13 +35,20 @@ from stardomain.config import (
 
 min_version("9.0")
 
+# 0. config files parsed strictly before `configfile:` reads them: a YAML syntax error names the
+# file, line and column and shows the line (Snakemake's own message names none); no duplicated keys
+check_unique_keys(
+    path
+    for path in ("config.yaml", *workflow.overwrite_configfiles)
+    if os.path.exists(path)
+)
+
 
 configfile: "config.yaml"
 
 
-# 0. no duplicated keys; 1. short messages naming the key path; 2. fill defaults;
+# 1. short messages naming the key path; 2. fill defaults;
 # 3. stars' replicates as stars of their own; 4. cross-key checks
-check_unique_keys(workflow.configfiles)
 SCHEMA = "workflow/schemas/config.schema.yaml"
 with open(workflow.source_path(SCHEMA)) as f:
     check_schema(config, yaml.safe_load(f))

@@ -4,21 +4,23 @@ floor  = for every grid point: the BN re-estimation forward passes (interior t, 
          one eval pass over the train split and one over the test split, on a fixed model;
 curve  = stardomain.barrier.curve for the same pair, grid and batches (interpolating, loading
          states, resetting BN statistics, bookkeeping included).
-Both are timed alternately, several times; medians are reported with their ratio.
+Both are timed interleaved for --repeats rounds (benchmarks/_timing.py: medians, spreads, the
+ratio's spread over rounds and a verdict against the goal only when that spread allows one).
 
 Second part: the trade-off of BN re-estimation on k batches vs a full pass, on two trained
 digits MLPs with BatchNorm (the default experiment's data and recipe): barrier error vs time.
 
-Usage: python benchmarks/barrier_curve.py [--repeats 5] [--threads 2]
+Usage: python benchmarks/barrier_curve.py [--repeats 7] [--threads 2] [--json PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import time
 
 import torch
+from _timing import compare, compare_text, interleaved, summary, summary_text, write_json
 
 from stardomain import barrier
 from stardomain.data import Data, Split, load_data
@@ -27,6 +29,7 @@ from stardomain.train import DEFAULT_RECIPE, train_regular
 
 GRID = [i / 10 for i in range(11)]
 RECIPE = dict(DEFAULT_RECIPE, epochs=30)
+GOAL = "<= 1.2"  # curve / floor of the CNN (README, Performance)
 
 
 @torch.no_grad()
@@ -58,19 +61,18 @@ def fake_images(n_train: int, n_test: int) -> Data:
     return Data(train=split(n_train), test=split(n_test), in_shape=(3, 32, 32), num_classes=10)
 
 
-def ratio(cfg: dict, data: Data, repeats: int, eval_bs=1024, bn_bs=128, bn_batches=None):
+def timings(cfg: dict, data: Data, repeats: int, eval_bs=1024, bn_bs=128, bn_batches=None):
+    """Seconds of the curve and of its forward floor, interleaved for `repeats` rounds."""
     a = build_model(cfg, data.in_shape, data.num_classes, 0)
     b = build_model(cfg, data.in_shape, data.num_classes, 1)
     sa, sb = a.state_dict(), b.state_dict()
-    curve_t, floor_t = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        barrier.curve(a, sa, sb, GRID, data, eval_bs, bn_bs, bn_batches)
-        curve_t.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        floor(b, data, eval_bs, bn_bs, bn_batches)
-        floor_t.append(time.perf_counter() - start)
-    return statistics.median(curve_t), statistics.median(floor_t)
+    return interleaved(
+        {
+            "curve": lambda: barrier.curve(a, sa, sb, GRID, data, eval_bs, bn_bs, bn_batches),
+            "floor": lambda: floor(b, data, eval_bs, bn_bs, bn_batches),
+        },
+        repeats,
+    )
 
 
 def bn_tradeoff(data: Data) -> list[tuple]:
@@ -93,24 +95,34 @@ def bn_tradeoff(data: Data) -> list[tuple]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, CPU, {args.threads} threads, median of {args.repeats}")
+    print(f"torch {torch.__version__}, CPU, {args.threads} threads, {args.repeats} interleaved "
+          f"rounds (curve floor ...), load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     digits = load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
-    cases = [
-        ("MLP 64-8-8-10, digits, no BN", dict(name="mlp", width=8, depth=2), digits),
-        ("MLP 64-8-8-10 + BN, digits", dict(name="mlp", width=8, depth=2, batchnorm=True), digits),
-        ("small CNN + BN, 1024/512 fake 32x32 images", dict(name="cnn"), fake_images(1024, 512)),
-    ]
-    for label, cfg, data in cases:
-        c, f = ratio(cfg, data, args.repeats)
-        print(
-            f"{label:45s}: curve {1e3 * c:8.1f} ms | forward floor {1e3 * f:8.1f} ms | ratio {c / f:.3f}"
-        )
+    cases = [  # (key, label, model, data, goal of curve / floor)
+        ("mlp", "MLP 64-8-8-10, digits, no BN", dict(name="mlp", width=8, depth=2), digits, None),
+        ("mlp_bn", "MLP 64-8-8-10 + BN, digits", dict(name="mlp", width=8, depth=2, batchnorm=True),
+         digits, None),
+        ("cnn", "small CNN + BN, 1024/512 fake 32x32 images", dict(name="cnn"),
+         fake_images(1024, 512), GOAL),
+    ]  # fmt: skip
+    out: dict = dict(torch=torch.__version__, threads=args.threads, repeats=args.repeats)
+    for key, label, cfg, data, goal in cases:
+        times = timings(cfg, data, args.repeats)
+        out[key] = dict(model=label, seconds=summary(times),
+                        ratio=compare(times, "curve", "floor", goal))  # fmt: skip
+        print(f"{label}, ms: median (interquartile range, min-max)")
+        print(summary_text(times))
+        print(f"  {compare_text(out[key]['ratio'])}")
     rows = bn_tradeoff(digits)
     full = rows[0]
+    out["bn_batches"] = [
+        dict(zip(("k", "train", "test", "seconds"), row, strict=True)) for row in rows
+    ]
     print("BN re-estimation batches (128 images each) vs full pass, MLP+BN pair on digits:")
     for k, train, test, seconds in rows:
         print(
@@ -118,6 +130,7 @@ def main() -> None:
             f"(error {abs(train - full[1]):.4f}), test {test:.4f} (error {abs(test - full[2]):.4f}), "
             f"{1e3 * seconds:.0f} ms"
         )
+    write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--experiment", default="fmnist_cnn")
     parser.add_argument("--workdir", type=Path, default=Path("."))
-    parser.add_argument("--pairs", nargs="+", default=["regular-0~regular-10", "star-main~regular-10"])
+    parser.add_argument(
+        "--pairs", nargs="+", default=["regular-0~regular-10", "star-main~regular-10"]
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -70,7 +72,9 @@ def main() -> None:
     exp = experiment(args.experiment)
     shortcut = exp["eval"]
     full = dict(shortcut, **{k: None for k in SHORTCUTS})
-    print(f"{args.experiment}: shortcut {({k: shortcut.get(k) for k in SHORTCUTS})} vs full protocol")
+    print(
+        f"{args.experiment}: shortcut { ({k: shortcut.get(k) for k in SHORTCUTS}) } vs full protocol"
+    )
     out = []
     for pair in args.pairs:
         rows = {name: barrier_row(args.workdir, args.experiment, exp, pair, cfg)

@@ -19,7 +19,10 @@ On the available device (CUDA if present, else CPU), with random tensors of CIFA
 4. The projected wall time of a 200-epoch run in (c): 200 x (epoch + test evaluation); goal < 30
    minutes on one H100-class GPU.
 
-Usage: python benchmarks/gpu_epoch.py [--json gpu_epoch.json]. Sized to stay well within 8 minutes
+Parts 2 and 3 run their variants interleaved for --repeats rounds and give medians, spreads and a
+verdict only when the spread allows one (benchmarks/_timing.py); part 1's paths are timed once each.
+
+Usage: python benchmarks/gpu_epoch.py [--repeats 15] [--json gpu_epoch.json]. Sized to stay well within 8 minutes
 on an H100 (about 1,000 timed training steps, one Starlight epoch and a few matchings; not yet
 measured there). `--smoke` runs every part at tiny sizes on CPU in seconds, to check that the
 script works (tests/test_precision.py).
@@ -28,15 +31,15 @@ script works (tests/test_precision.py).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
 import time
 
 import torch
+from _timing import Spread, compare, compare_text, interleaved, summary, verdict, write_json
 from matching import starlight_realign
-from starlight_step import interleaved, make_steps
+from starlight_step import make_steps
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
@@ -149,10 +152,12 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cuda, cpu")
     parser.add_argument("--workers", type=int, help="DataLoader processes of path (a)")
     parser.add_argument("--batches", type=int, help="timed steps per path")
+    parser.add_argument("--repeats", type=int, help="interleaved rounds of parts 2 and 3")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     size = dict(SIZES["smoke" if args.smoke else "full"])
     size.update({k: getattr(args, k) for k in ("workers", "batches") if getattr(args, k)})
+    size["rounds"] = args.repeats or size["rounds"]
     auto = "cuda" if torch.cuda.is_available() and not args.smoke else "cpu"
     device = torch.device(auto if args.device == "auto" else args.device)
     cuda = device.type == "cuda"
@@ -205,25 +210,31 @@ def main() -> None:
         closures = make_steps(
             cfg, IN_SHAPE, 10, batch, 4, device, precision, ("plain", "starlight")
         )
-        med = interleaved(closures, size["rounds"], 3, sync, size["repeat"])
-        ratios[label] = med["starlight"] / med["plain"]
+        times = interleaved(closures, size["rounds"], 3, sync, size["repeat"])
+        med = {k: v["median"] for k, v in summary(times).items()}
+        c = out[f"ratio_{label}"] = compare(times, "starlight", "plain", f"<= {GOALS['ratio']}")
+        ratios[label] = c["ratio_of_medians"]
         out[f"step_{label}"] = med
-        print(f"Starlight step / plain step, {label:<21}: x{ratios[label]:.3f} (plain "
-              f"{1e3 * med['plain']:.2f} ms, Starlight {1e3 * med['starlight']:.2f} ms; "
-              f"goal <= {GOALS['ratio']:.2f})")  # fmt: skip
+        print(f"Starlight step / plain step, {label:<21}: {compare_text(c)} (plain "
+              f"{1e3 * med['plain']:.2f} ms, Starlight {1e3 * med['starlight']:.2f} ms)")  # fmt: skip
         del closures
     out["ratio_fast"] = ratios["bf16 + channels-last"]
 
     # 3. per-epoch re-alignment of N = 50 anchors, warm-started, serial and in threads
     recipe = dict(RECIPE, epochs=1, amp="bf16", channels_last=True)
     r = starlight_realign(
-        cfg, data, recipe, device, sync, n_anchors=size["anchors"], workers=size["align_workers"]
+        cfg, data, recipe, device, sync, size["anchors"], size["align_workers"], size["rounds"]
     )
     out["realign"] = r
     star_epoch = out["c"] * out["ratio_fast"]
     per = {k: r[k] / r["n_anchors"] for k in ("serial_s", "threads_s")}
     fraction = {k: N_ANCHORS * v / star_epoch for k, v in per.items()}
     out["realign_fraction"] = fraction["threads_s"]
+    # spread of the fraction from the threads' rounds (the epoch time in it is one measurement)
+    scale = N_ANCHORS / r["n_anchors"] / star_epoch
+    spread = {k: v if k == "n" else v * scale for k, v in r["seconds"]["threads"].items()}
+    out["realign_fraction_spread"] = spread
+    out["realign_verdict"] = verdict(Spread(**spread), f"<= {GOALS['realign']}")
     out["realign_fraction_serial"] = fraction["serial_s"]
     print(f"re-alignment after one Starlight epoch against {r['n_anchors']} anchors (measured epoch, incl. "
           f"their cold alignment, BN re-estimation and test evaluation: {r['epoch_s']:.1f} s): anchor 0 "
@@ -233,8 +244,9 @@ def main() -> None:
           f"time (same permutations: {r['threads_same']})")  # fmt: skip
     print(f"N = {N_ANCHORS}: {N_ANCHORS * per['threads_s']:.1f} s per epoch in threads = "
           f"{100 * fraction['threads_s']:.1f} % of a Starlight epoch ((c) x {out['ratio_fast']:.3f} = "
-          f"{star_epoch:.1f} s; one after another {100 * fraction['serial_s']:.1f} %); goal <= "
-          f"{100 * GOALS['realign']:.0f} %")  # fmt: skip
+          f"{star_epoch:.1f} s; one after another {100 * fraction['serial_s']:.1f} %; threads' rounds: "
+          f"{Spread(**spread).text(100, '.1f')} %); goal <= {100 * GOALS['realign']:.0f} %: "
+          f"{out['realign_verdict']}")  # fmt: skip
 
     # 4. projected 200-epoch run
     for key in ("c", "c+"):
@@ -244,9 +256,7 @@ def main() -> None:
             print(f"projected {EPOCHS}-epoch run in ({key}): {EPOCHS} x ({out[key]:.2f} s epoch + "
                   f"{out['eval_c']:.2f} s evaluation) = {minutes:.1f} min (extrapolated; goal < "
                   f"{GOALS['run_min']:.0f} min)")  # fmt: skip
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=1, default=str)
+    write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Benchmark: our weight matching vs the `rebasin` 0.0.47 package, on CPU, side by side (issue 3).
 
-Run: `python benchmarks/matching.py` (needs `pip install 'stardomain[rebasin]'`; `--no-rebasin`
-prints ours only). Three parts, each measured in this one run on the same machine:
+Run: `python benchmarks/matching.py [--parts 123] [--models resnet18 vgg11] [--repeats 5]
+[--json PATH]` (needs `pip install 'stardomain[rebasin]'`; `--no-rebasin` prints ours only).
+Three parts, each measured in this one run on the same machine:
 
 1. Cold-start matching time of two independently initialised full-size models, ResNet-18 (CIFAR)
    and VGG-11 (CIFAR, no BN): ours (tracing the spec + weight matching) vs rebasin's
@@ -15,8 +16,10 @@ prints ours only). Three parts, each measured in this one run on the same machin
    epoch's permutation), and all four warm one after another vs up to four at a time in threads;
    projected re-alignment time per epoch for N = 50 anchors.
 
-Timings are wall-clock on whatever CPU runs this (the header prints it); the machine may be shared,
-so compare the two matchers only within one run.
+Timings are wall-clock on whatever CPU runs this (the header prints it). Parts 1 and 3 run the
+variants they compare interleaved for --repeats rounds after an untimed one, and print medians,
+spreads and the speed-up's verdict against its goal only when the spread allows one
+(benchmarks/_timing.py); part 2's barriers are deterministic, its seconds one run each.
 """
 
 from __future__ import annotations
@@ -29,6 +32,16 @@ import time
 
 import torch
 import torch.nn.functional as F
+from _timing import (
+    Spread,
+    compare,
+    compare_text,
+    interleaved,
+    summary,
+    summary_text,
+    verdict,
+    write_json,
+)
 
 from stardomain import barrier
 from stardomain.data import Data, Split, load_data
@@ -44,6 +57,9 @@ MODELS = {
     "ResNet-18 (CIFAR)": dict(name="resnet18", width=64),
     "VGG-11 (CIFAR)": dict(name="vgg", depth=11, batchnorm=False, width=64),
 }
+MODEL_KEYS = {"resnet18": "ResNet-18 (CIFAR)", "vgg11": "VGG-11 (CIFAR)"}  # --models
+# README, Performance: speed-up = rebasin / ours (cold start); ours_s = our seconds
+GOALS = {"resnet18": {"speedup": ">= 3"}, "vgg11": {"ours_s": "< 60"}}
 SMALL = {
     "ResNet-18 (CIFAR), width 16": dict(name="resnet18", width=16),
     "VGG-11 (CIFAR), width 16": dict(name="vgg", depth=11, batchnorm=False, width=16),
@@ -83,19 +99,39 @@ def theirs(cfg: dict, target: dict, source: dict) -> tuple[dict, float]:
     }, time.perf_counter() - start
 
 
-def part_speed(use_rebasin: bool) -> None:
-    print("\n== 1. cold-start matching time, two independently initialised models (s)")
-    print(
-        f"{'model':<22} {'ours: trace':>12} {'ours: match':>12} {'ours: total':>12} {'rebasin':>10} {'speed-up':>9}"
-    )
-    for label, cfg in MODELS.items():
+def matchers(cfg: dict, a: dict, b: dict, traced: list, use_rebasin: bool) -> dict:
+    """Closures matching b onto a from nothing: ours (appending its tracing seconds to `traced`)
+    and, if asked, rebasin's."""
+    variants = {"ours": lambda: traced.append(ours(cfg, a, b)[1])}
+    if use_rebasin:
+        variants["rebasin"] = lambda: theirs(cfg, a, b)
+    return variants
+
+
+def part_speed(use_rebasin: bool, models: list[str], repeats: int) -> dict:
+    print(f"\n== 1. cold-start matching time, two independently initialised models (s), "
+          f"{repeats} interleaved rounds (ours rebasin ...) after one untimed")  # fmt: skip
+    out = {}
+    for key in models:
+        label, cfg = MODEL_KEYS[key], MODELS[MODEL_KEYS[key]]
         a, b = (build_model(cfg, IN_SHAPE, 10, seed).state_dict() for seed in (1, 2))
-        _, t_trace, t_match = ours(cfg, a, b)
-        total = t_trace + t_match
-        t_rebasin = theirs(cfg, a, b)[1] if use_rebasin else float("nan")
+        traced: list[float] = []  # seconds of each call of ours spent tracing the spec
+        times = interleaved(matchers(cfg, a, b, traced, use_rebasin), repeats, warmup=1)
+        r = out[key] = dict(model=label, seconds=summary(times),
+                            trace_s=Spread.of(traced[-repeats:]).as_dict())  # fmt: skip
+        print(f"{label}, seconds: median (interquartile range, min-max)")
+        print(summary_text(times, 1.0, "s"))
         print(
-            f"{label:<22} {t_trace:>12.2f} {t_match:>12.2f} {total:>12.2f} {t_rebasin:>10.2f} {t_rebasin / total:>8.1f}x"
+            f"  of which ours tracing the spec: {Spread.of(traced[-repeats:]).text(1.0, '.2f')} s"
         )
+        if "ours_s" in GOALS[key]:
+            r["ours_goal"] = dict(goal=GOALS[key]["ours_s"],
+                                  verdict=verdict(Spread.of(times["ours"]), GOALS[key]["ours_s"]))  # fmt: skip
+            print(f"  ours, goal {GOALS[key]['ours_s']} s: {r['ours_goal']['verdict']}")
+        if use_rebasin:
+            r["speedup"] = compare(times, "rebasin", "ours", GOALS[key].get("speedup"))
+            print(f"  speed-up {compare_text(r['speedup'])}")
+    return out
 
 
 def barrier_of(cfg: dict, data: Data, a: dict, b: dict) -> float:
@@ -113,8 +149,10 @@ def output_change(cfg: dict, before: dict, after: dict, x: torch.Tensor) -> floa
         return float((model(x) - y0).abs().max())
 
 
-def part_barrier(use_rebasin: bool) -> None:
+def part_barrier(use_rebasin: bool) -> list[dict]:
+    """Barriers are deterministic; the seconds here are one run each (part 1 times matching)."""
     data = digits32()
+    rows = []
     print(
         f"\n== 2. train-loss barrier of a trained pair ({RECIPE['epochs']} epochs on digits at 3x32x32)"
     )
@@ -128,12 +166,17 @@ def part_barrier(use_rebasin: bool) -> None:
         a, b = states
         x = data.test.x[:256]
         spec = spec_from_trace(build_model(cfg, IN_SHAPE, 10, 0), IN_SHAPE).spec
-        print(f"{label:<30} {'none':<16} {barrier_of(cfg, data, a, b):>8.3f} {0:>9.1e} {0:>6.2f} {0:>7.1f}"
+        rows.append(dict(model=label, matcher="none", barrier=barrier_of(cfg, data, a, b), max_df=0.0,
+                         moved=0.0, seconds=0.0, test_accuracy=history[-1]["test_accuracy"]))  # fmt: skip
+        print(f"{label:<30} {'none':<16} {rows[-1]['barrier']:>8.3f} {0:>9.1e} {0:>6.2f} {0:>7.1f}"
               f"   (test acc {history[-1]['test_accuracy']:.3f})")  # fmt: skip
         perm, t_trace, t_match = ours(cfg, a, b)
         moved = apply_permutation(spec, perm, b)
-        print(f"{'':<30} {'weight_matching':<16} {barrier_of(cfg, data, a, moved):>8.3f} "
-              f"{output_change(cfg, b, moved, x):>9.1e} {fraction_moved(perm):>6.2f} {t_trace + t_match:>7.1f}")  # fmt: skip
+        rows.append(dict(model=label, matcher="weight_matching", barrier=barrier_of(cfg, data, a, moved),
+                         max_df=output_change(cfg, b, moved, x), moved=fraction_moved(perm),
+                         seconds=t_trace + t_match))  # fmt: skip
+        print(f"{'':<30} {'weight_matching':<16} {rows[-1]['barrier']:>8.3f} "
+              f"{rows[-1]['max_df']:>9.1e} {rows[-1]['moved']:>6.2f} {rows[-1]['seconds']:>7.1f}")  # fmt: skip
         if use_rebasin:
             moved_r, seconds = theirs(cfg, a, b)
             change_stale = output_change(cfg, b, moved_r, x)
@@ -141,9 +184,13 @@ def part_barrier(use_rebasin: bool) -> None:
             model.load_state_dict(moved_r)
             reestimate_bn(model, data.batches("train", 128, shuffle=True, seed=0))
             moved_r = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            print(f"{'':<30} {'rebasin+BN':<16} {barrier_of(cfg, data, a, moved_r):>8.3f} "
-                  f"{output_change(cfg, b, moved_r, x):>9.1e} {units_moved(spec, b, moved_r):>6.2f} {seconds:>7.1f}"
+            rows.append(dict(model=label, matcher="rebasin+BN", barrier=barrier_of(cfg, data, a, moved_r),
+                             max_df=output_change(cfg, b, moved_r, x), moved=units_moved(spec, b, moved_r),
+                             seconds=seconds, max_df_stale_bn=change_stale))  # fmt: skip
+            print(f"{'':<30} {'rebasin+BN':<16} {rows[-1]['barrier']:>8.3f} "
+                  f"{rows[-1]['max_df']:>9.1e} {rows[-1]['moved']:>6.2f} {seconds:>7.1f}"
                   f"   (max|df| before BN re-estimation {change_stale:.1e})")  # fmt: skip
+    return rows
 
 
 def similarity(spec, target: dict, source: dict, perm: dict) -> float:
@@ -184,16 +231,18 @@ def starlight_realign(
     sync=lambda: None,
     n_anchors: int = 2,
     workers: int = 2,
+    repeats: int = 3,
 ) -> dict:
     """One Starlight epoch of a fresh star against `n_anchors` anchors, then re-aligning them.
 
     Anchor 0 re-aligned cold (from the identity) and warm (from the epoch's own permutation, as
-    Starlight does at the next epoch); then every anchor warm, one after another and `workers` at a
-    time in threads (`align_anchors`), alternately, median of 3 each. `sync` waits for the device
-    before each clock reading. Returns seconds (epoch_s, cold_s, warm_s, serial_s, threads_s for
-    all anchors, assign_s: serial's time in scipy's assignment solver), whether cold and warm found the same permutation and whether threads gave
-    serial's, the fraction of units whose match changed in the epoch, and the matching objective
-    of cold and warm.
+    Starlight does at the next epoch); every anchor warm, one after another and `workers` at a
+    time in threads (`align_anchors`); the four interleaved for `repeats` rounds. `sync` waits for
+    the device before each clock reading. Returns median seconds (epoch_s, cold_s, warm_s,
+    serial_s, threads_s for all anchors, assign_s: serial's time in scipy's assignment solver),
+    their spreads (seconds) and ratios (warm_vs_cold, threads_vs_serial), whether cold and warm
+    found the same permutation and whether threads gave serial's, the fraction of units whose match
+    changed in the epoch, and the matching objective of cold and warm.
     """
     anchors = [
         {k: v.to(device) for k, v in build_model(cfg, IN_SHAPE, 10, seed).state_dict().items()}
@@ -209,36 +258,35 @@ def starlight_realign(
     sync()
     epoch = time.perf_counter() - start
     state = {k: v.detach() for k, v in star.state_dict().items()}
-    start = time.perf_counter()
-    cold = weight_matching(spec, state, anchors[0], seed=0)
-    sync()
-    t_cold = time.perf_counter() - start
-    start = time.perf_counter()
-    warm = weight_matching(spec, state, anchors[0], seed=0, init_perm=perms[0])
-    sync()
-    t_warm = time.perf_counter() - start
+    found: dict = {}
+
+    def keep(key: str, match):
+        return lambda: found.__setitem__(key, match())
+
+    variants = {
+        "cold": keep("cold", lambda: weight_matching(spec, state, anchors[0], seed=0)),
+        "warm": keep("warm", lambda: weight_matching(spec, state, anchors[0], seed=0,
+                                                     init_perm=perms[0])),
+        "serial": keep("serial", lambda: align_anchors(spec, state, anchors, perms, 0, 100)),
+        "threads": keep("threads", lambda: align_anchors(spec, state, anchors, perms, 0, 100,
+                                                         workers=workers)),
+    }  # fmt: skip
+    times = interleaved(variants, repeats, warmup=1, sync=sync)
+    cold, warm = found["cold"], found["warm"]
     changed = sum(int((warm[p] != perms[0][p]).sum()) for p in warm) / sum(map(len, warm.values()))
-    runs: dict[int, list[float]] = {1: [], workers: []}
-    found = {}
-    for _ in range(3):
-        for w in runs:
-            start = time.perf_counter()
-            found[w] = align_anchors(spec, state, anchors, perms, 0, 100, workers=w)
-            sync()
-            runs[w].append(time.perf_counter() - start)
     assign_s = assignment_seconds(lambda: align_anchors(spec, state, anchors, perms, 0, 100))
     return dict(
         epoch_s=epoch,
         assign_s=assign_s,
-        cold_s=t_cold,
-        warm_s=t_warm,
+        **{f"{k}_s": statistics.median(v) for k, v in times.items()},
+        seconds=summary(times),
+        warm_vs_cold=compare(times, "cold", "warm"),
+        threads_vs_serial=compare(times, "serial", "threads"),
         n_anchors=n_anchors,
         workers=workers,
-        serial_s=statistics.median(runs[1]),
-        threads_s=statistics.median(runs[workers]),
         threads_same=all(
             torch.equal(a[p], b[p])
-            for a, b in zip(found[1], found[workers], strict=True)
+            for a, b in zip(found["serial"], found["threads"], strict=True)
             for p in a
         ),
         same=all(torch.equal(cold[p], warm[p]) for p in cold),
@@ -248,7 +296,7 @@ def starlight_realign(
     )
 
 
-def part_starlight(n_anchors: int = 50) -> None:
+def part_starlight(repeats: int, n_anchors: int = 50) -> dict:
     cfg = MODELS["ResNet-18 (CIFAR)"]
     gen = torch.Generator().manual_seed(0)
     fake = Split(
@@ -256,29 +304,29 @@ def part_starlight(n_anchors: int = 50) -> None:
     )
     data = Data(fake, Split(fake.x[:64], fake.y[:64]), IN_SHAPE, 10)
     workers = min(4, os.cpu_count() or 1)
-    r = starlight_realign(
-        cfg, data, dict(RECIPE, lr=0.1, batch_size=64), n_anchors=4, workers=workers
-    )
+    recipe = dict(RECIPE, lr=0.1, batch_size=64)
+    r = starlight_realign(cfg, data, recipe, n_anchors=4, workers=workers, repeats=repeats)
     print(f"\n== 3. Starlight re-alignment, ResNet-18 (CIFAR), after one star epoch ({len(fake)} fake images, "
-          f"{r['epoch_s']:.1f} s incl. aligning {r['n_anchors']} anchors)")  # fmt: skip
-    print(
-        f"cold start (identity):        {r['cold_s']:7.2f} s   -> N = {n_anchors}: {n_anchors * r['cold_s']:7.1f} s per epoch"
-    )
-    print(
-        f"warm start (last epoch's perm): {r['warm_s']:5.2f} s   -> N = {n_anchors}: {n_anchors * r['warm_s']:7.1f} s per epoch"
-    )
-    print(f"speed-up {r['cold_s'] / r['warm_s']:.1f}x; same permutation: {r['same']}; "
+          f"{r['epoch_s']:.1f} s incl. aligning {r['n_anchors']} anchors); {repeats} interleaved "
+          "rounds, seconds: median (interquartile range, min-max)")  # fmt: skip
+    for key, label in (("cold", "anchor 0, cold start (identity)"),
+                       ("warm", "anchor 0, warm start (last epoch's perm)"),
+                       ("serial", f"all {r['n_anchors']} warm, one after another"),
+                       ("threads", f"all {r['n_anchors']} warm, {r['workers']} at a time in threads")):  # fmt: skip
+        print(f"  {label:<42} {Spread(**r['seconds'][key]).text(1.0, '.2f')}")
+    print(f"  warm start: {compare_text(r['warm_vs_cold'])}; same permutation: {r['same']}; "
           f"units whose match changed in the epoch: {r['changed']:.3f}")  # fmt: skip
-    print(f"objective <star, P anchor>: cold {r['objective_cold']:.2f}, "
+    print(f"  objective <star, P anchor>: cold {r['objective_cold']:.2f}, "
           f"warm {r['objective_warm']:.2f}")  # fmt: skip
+    print(f"  threads: {compare_text(r['threads_vs_serial'])}; same permutations: "
+          f"{r['threads_same']}")  # fmt: skip
     per = {k: r[k] / r["n_anchors"] for k in ("serial_s", "threads_s")}
-    print(f"all {r['n_anchors']} anchors warm, one after another: {r['serial_s']:.2f} s; "
-          f"{r['workers']} at a time in threads: {r['threads_s']:.2f} s "
-          f"({r['serial_s'] / r['threads_s']:.2f}x; same permutations: {r['threads_same']}) -> "
-          f"N = {n_anchors}: {n_anchors * per['serial_s']:.1f} s vs {n_anchors * per['threads_s']:.1f} s "
-          f"per epoch")  # fmt: skip
-    print(f"of the serial {r['serial_s']:.2f} s, scipy's assignment solver (on the CPU whatever the "
+    print(f"  N = {n_anchors} per epoch (medians): cold {n_anchors * r['cold_s']:.1f} s, warm "
+          f"{n_anchors * r['warm_s']:.1f} s; all warm one after another "
+          f"{n_anchors * per['serial_s']:.1f} s vs in threads {n_anchors * per['threads_s']:.1f} s")  # fmt: skip
+    print(f"  of the serial {r['serial_s']:.2f} s, scipy's assignment solver (on the CPU whatever the "
           f"device): {r['assign_s']:.2f} s = {1e3 * r['assign_s'] / r['n_anchors']:.0f} ms per anchor")  # fmt: skip
+    return r
 
 
 def main() -> None:
@@ -286,6 +334,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch CPU threads")
     parser.add_argument("--no-rebasin", action="store_true", help="skip the rebasin package")
     parser.add_argument("--parts", default="123", help="which parts to run, e.g. 13")
+    parser.add_argument("--models", nargs="+", default=list(MODEL_KEYS), choices=list(MODEL_KEYS),
+                        help="models of part 1")  # fmt: skip
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds (parts 1, 3)")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     use_rebasin = not args.no_rebasin
@@ -293,12 +345,14 @@ def main() -> None:
         import rebasin  # noqa: F401  (fail early with the package's own error if missing)
     print(f"stardomain matching benchmark: {platform.processor() or platform.machine()}, "
           f"{args.threads} threads, torch {torch.__version__}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    out: dict = dict(threads=args.threads, torch=torch.__version__, repeats=args.repeats)
     if "1" in args.parts:
-        part_speed(use_rebasin)
+        out["speed"] = part_speed(use_rebasin, args.models, args.repeats)
     if "2" in args.parts:
-        part_barrier(use_rebasin)
+        out["barrier"] = part_barrier(use_rebasin)
     if "3" in args.parts:
-        part_starlight()
+        out["starlight"] = part_starlight(args.repeats)
+    write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Benchmark: cost of one Starlight step relative to one plain SGD step (issue 8, item 1).
 
 Three step kinds on the same model, batch and device, interleaved round by round so that machine
-noise hits all of them alike (medians over rounds are reported):
+noise hits all of them alike (benchmarks/_timing.py: medians, spreads, verdict against the goal):
   plain     - forward/backward at theta, SGD step (regular training);
   starlight - draw anchor n and t, theta(t) by torch.lerp inside functional_call, backward gives
               (1-t) grad L(theta(t)), SGD step (stardomain.starlight.interpolated_loss);
@@ -13,20 +13,22 @@ epoch's steps; and the same projected for ResNet-18 on CIFAR-10 with N = 50 anch
 parts: one warm re-alignment (x 50), BN re-estimation and test evaluation forward passes (x the
 epoch's batch count), against the measured Starlight step (x the epoch's 352 steps of 128 images).
 
-Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--rounds 7] [--threads 2]
-       [--no-projection]
-(`make_steps` and `interleaved` also time the GPU steps of benchmarks/gpu_epoch.py.)
+Usage: python benchmarks/starlight_step.py [--models mlp resnet18] [--repeats 9] [--threads 2]
+       [--no-projection] [--json PATH]
+(`make_steps` also gives benchmarks/gpu_epoch.py its GPU steps.)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from _timing import compare, compare_text, interleaved, summary, summary_text, write_json
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from stardomain.data import load_data
@@ -34,6 +36,7 @@ from stardomain.models import build_model
 from stardomain.precision import FULL, Precision
 from stardomain.starlight import interpolated_loss
 
+GOALS = {"resnet18": "<= 1.05"}  # Starlight step / plain step (README, Performance)
 CASES = {  # name -> (model config, input shape, classes, batch size)
     "mlp": (dict(name="mlp", width=8, depth=2, batchnorm=False), (64,), 10, 32),
     "resnet18": (dict(name="resnet18"), (3, 32, 32), 10, 128),
@@ -123,29 +126,6 @@ def make_steps(
     return {kind: makers[kind]() for kind in kinds}
 
 
-def interleaved(
-    steps: dict, rounds: int, warmup: int = 2, sync=lambda: None, repeat: int = 1
-) -> dict[str, float]:
-    """Median seconds per step of each closure, measured round-robin.
-
-    sync: waits for the device (torch.cuda.synchronize on a GPU, whose steps run asynchronously);
-    repeat: steps per timed round, so that a GPU queue stays full between two syncs.
-    """
-    for _ in range(warmup):
-        for fn in steps.values():
-            fn()
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(rounds):
-        for name, fn in steps.items():
-            sync()
-            start = time.perf_counter()
-            for _ in range(repeat):
-                fn()
-            sync()
-            times[name].append((time.perf_counter() - start) / repeat)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
 def epoch_overhead() -> dict[str, float]:
     """Default experiment (digits MLP, 20 anchors): re-alignment + BN re-estimation per epoch."""
     from stardomain.evaluate import reestimate_bn
@@ -176,7 +156,9 @@ def epoch_overhead() -> dict[str, float]:
         reestimate_bn(model, data.batches("train", recipe["batch_size"], True, 0))
         bn_time = time.perf_counter() - start if bn else 0.0
         steps = make_steps(cfg, data.in_shape, 10, recipe["batch_size"], n_anchors=20)
-        step = interleaved({"starlight": steps["starlight"]}, rounds=200)["starlight"]
+        step = statistics.median(
+            interleaved({"starlight": steps["starlight"]}, 200, 2)["starlight"]
+        )
         epoch = step * len(data.batches("train", recipe["batch_size"], True))
         out[f"bn={bn}"] = dict(realign_s=realign, bn_s=bn_time, epoch_steps_s=epoch,
                                overhead=(realign + bn_time) / epoch)  # fmt: skip
@@ -213,9 +195,9 @@ def resnet_projection(
     x = torch.randn(batch, *shape)
     with torch.no_grad():
         star_model.train()  # BN re-estimation: forward in train mode, no gradient
-        fwd_train = interleaved({"f": lambda: star_model(x)}, rounds=5)["f"]
+        fwd_train = statistics.median(interleaved({"f": lambda: star_model(x)}, 5, 2)["f"])
         star_model.eval()
-        fwd_eval = interleaved({"f": lambda: star_model(x)}, rounds=5)["f"]
+        fwd_eval = statistics.median(interleaved({"f": lambda: star_model(x)}, 5, 2)["f"])
     steps = -(-train // batch)
     epoch = steps * step_s
     realign, bn, ev = n_anchors * warm, steps * fwd_train, -(-test // batch) * fwd_eval
@@ -226,30 +208,48 @@ def resnet_projection(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(CASES), choices=list(CASES))
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=9,
+        help="interleaved rounds (x 50 for the MLP's short steps)",
+    )
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--no-naive", action="store_true", help="skip the naive flatten-and-copy step"
+    )
+    parser.add_argument(
+        "--no-overhead", action="store_true", help="skip the per-epoch overhead part"
+    )
     parser.add_argument("--no-projection", action="store_true", help="skip the ResNet-18 N=50 part")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, CPU, {args.threads} threads, {args.rounds} rounds")
-    measured = {}
+    print(f"torch {torch.__version__}, CPU, {args.threads} threads, {args.repeats} interleaved "
+          f"rounds after 2 untimed, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    out: dict = dict(torch=torch.__version__, threads=args.threads, repeats=args.repeats)
+    kinds = ("plain", "starlight") if args.no_naive else ("plain", "starlight", "naive")
     for name in args.models:
         cfg, shape, classes, batch = CASES[name]
-        rounds = args.rounds if name != "mlp" else 50 * args.rounds
-        med = measured[name] = interleaved(make_steps(cfg, shape, classes, batch), rounds)
-        print(
-            f"{name:9s} batch {batch:4d}: plain {1e3 * med['plain']:9.2f} ms | "
-            f"starlight {1e3 * med['starlight']:9.2f} ms (x{med['starlight'] / med['plain']:.3f}) | "
-            f"naive copy {1e3 * med['naive']:9.2f} ms (x{med['naive'] / med['plain']:.3f})"
-        )
-    for key, o in epoch_overhead().items():
+        rounds = args.repeats if name != "mlp" else 50 * args.repeats
+        times = interleaved(make_steps(cfg, shape, classes, batch, kinds=kinds), rounds, warmup=2)
+        out[name] = dict(batch=batch, seconds=summary(times))
+        print(f"{name}, batch {batch}, ms per step: median (interquartile range, min-max)")
+        print(summary_text(times))
+        for kind in kinds[1:]:
+            out[name][kind] = compare(
+                times, kind, "plain", GOALS.get(name) if kind == "starlight" else None
+            )
+            print(f"  {compare_text(out[name][kind])}")
+    out["overhead"] = {} if args.no_overhead else epoch_overhead()
+    for key, o in out["overhead"].items():
         print(
             f"default experiment per-epoch overhead (MLP, {key}, 20 anchors): re-alignment "
             f"{1e3 * o['realign_s']:.1f} ms + BN {1e3 * o['bn_s']:.1f} ms vs epoch steps "
             f"{1e3 * o['epoch_steps_s']:.1f} ms = {100 * o['overhead']:.1f} %"
         )
-    if "resnet18" in measured and not args.no_projection:
-        p = resnet_projection(measured["resnet18"]["starlight"])
+    if "resnet18" in out and not args.no_projection:
+        p = out["projection"] = resnet_projection(out["resnet18"]["seconds"]["starlight"]["median"])
         e = p["epoch_s"]
         print(
             f"ResNet-18 CIFAR-10, N = {p['n']}, projected per epoch on this device: steps {e:.0f} s; "
@@ -260,6 +260,7 @@ def main() -> None:
             f"({100 * p['eval_s'] / e:.1f} %); with star.bn_batches: 50 the BN part becomes "
             f"{100 * p['bn_s'] * 50 / p['steps'] / e:.1f} % (a full pass only after the last epoch)"
         )
+    write_json(args.json, out)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,20 @@ def starlight_gradient_case():
     scratch = {k: v.clone() for k, v in model.named_buffers()}
     x, y = torch.randn(16, 64), torch.randint(0, 10, (16,))
     return model, dict(model.named_parameters()), anchor, scratch, x, y
+
+
+def assert_cases_cover(registry, cases, registry_name: str, cases_name: str) -> None:
+    """The names a test's cases cover are exactly the names of `registry`.
+
+    Tests that build their cases from a registry would lose cases without a word when an entry
+    leaves it; and an entry added without a case would go untested. Both fail here, by name.
+    """
+    missing, extra = sorted(set(registry) - set(cases)), sorted(set(cases) - set(registry))
+    problems = []
+    if missing:
+        problems.append(
+            f"{registry_name} has {missing}, which {cases_name} does not cover: add them"
+        )
+    if extra:
+        problems.append(f"{cases_name} expects {extra}, which {registry_name} no longer has")
+    assert not problems, "; ".join(problems)

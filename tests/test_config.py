@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from stardomain.config import ConfigError, check_config, check_schema, pairs
+from stardomain.config import ConfigError, check_config, check_schema, check_unique_keys, pairs
 
 from conftest import REPO, tiny_config
 
@@ -170,3 +173,40 @@ def test_replicates_refuse_a_taken_name_and_a_regular_seed():
     expand_replicates(config)
     with pytest.raises(ConfigError, match=r"stars\.main_r2\.seed: 10 is also a regular seed"):
         check_config(config)
+
+
+def broken_config(tmp_path: Path) -> tuple[Path, int, str]:
+    """The tiny config as config.yaml with `all:` last and its bracket left open: (path, line of
+    the bracket, that line's text)."""
+    config = tiny_config()
+    del config["all"]
+    text = yaml.safe_dump(config) + "all: [tiny\n"
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path, len(text.splitlines()), "all: [tiny"
+
+
+def test_yaml_syntax_error_names_file_line_column_and_shows_the_line(tmp_path: Path):
+    path, line, text = broken_config(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        check_unique_keys([path])
+    message = str(err.value)
+    assert f"{path}, line {line + 1}, column 1: YAML syntax error: expected ',' or ']'" in message
+    assert f"{path}, line {line}, column 6: while parsing a flow sequence" in message
+    assert f"\n  {line} | {text}\n" in message and message.endswith(" " * 5 + "^")
+
+
+@pytest.mark.workflow
+def test_snakemake_shows_a_config_yaml_syntax_error_before_any_job(tmp_path: Path):
+    """A real run (not -n) on a config.yaml that Snakemake's `configfile:` would refuse with a
+    message naming no file: the project's message names it and its line, and nothing runs."""
+    path, line, text = broken_config(tmp_path)
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "--cores", "1"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"config.yaml, line {line}, column 6: while parsing a flow sequence" in out, out
+    assert f"{line} | {text}" in out and "not valid JSON or YAML" not in out
+    assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()

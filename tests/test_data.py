@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from stardomain import barrier
-from stardomain.data import Augment, Batches, Data, Split, load_data
+from stardomain.data import DATASETS, Augment, Batches, Data, Split, load_data
 from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD
 from stardomain.evaluate import evaluate
 from stardomain.models import build_model
 
+from conftest import assert_cases_cover
 from fake_data import write_cifar, write_imagefolder, write_mnist
 
 MEAN, STD = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
@@ -210,3 +211,11 @@ def test_job_threads_count_imagenet_decoding_workers():
     assert host_threads(dict(name="imagenet")) == 9
     assert host_threads(dict(name="imagenet", workers=3, loader="ffcv")) == 4
     assert host_threads(dict(name="imagenet", workers=0)) == 1  # batches decoded in the job itself
+
+
+# the data sets whose loaders the tests above read (fake files in each format; digits is bundled)
+TESTED_DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "imagenet"]
+
+
+def test_every_dataset_has_a_loader_test():
+    assert_cases_cover(DATASETS, TESTED_DATASETS, "stardomain.data.DATASETS", "TESTED_DATASETS")

@@ -9,6 +9,8 @@ import torch
 
 from stardomain.models import REGISTRY, build_model
 
+from conftest import assert_cases_cover
+
 CIFAR, MNIST, IMAGENET = (3, 32, 32), (1, 28, 28), (3, 224, 224)
 
 # (config, input shape, classes, parameters of our model, published millions as printed, source)
@@ -58,7 +60,8 @@ def test_forward_backward_at_real_input_size(cfg, shape, classes, count, publish
 
 
 def test_every_registry_entry_is_tested():
-    assert {cfg["name"] for cfg, *_ in MODELS} == set(REGISTRY)
+    names = {cfg["name"] for cfg, *_ in MODELS}
+    assert_cases_cover(REGISTRY, names, "stardomain.models.REGISTRY", "MODELS of test_models.py")
 
 
 def test_same_seed_same_weights_other_seed_other_weights():

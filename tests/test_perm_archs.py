@@ -14,6 +14,8 @@ from test_perm import check_permutation_invariance_and_recovery
 from stardomain.models import REGISTRY, build_model, model_spec
 from stardomain.perm import fraction_moved, weight_matching
 
+from conftest import assert_cases_cover
+
 CASES = {
     "mlp": (dict(name="mlp", width=8, depth=3, batchnorm=True), (1, 8, 8)),
     "cnn": (dict(name="cnn", width=8), (3, 16, 16)),
@@ -25,7 +27,11 @@ CASES = {
     "densenet40_12": (dict(name="densenet40_12"), (3, 16, 16)),
     "vit": (dict(name="vit", width=16, depth=2, heads=4, mlp_dim=32), (1, 28, 28)),
 }
-pytestmark = pytest.mark.skipif("vit" not in REGISTRY, reason="architectures not registered yet")
+
+
+def test_every_registered_architecture_has_a_case():
+    names = {cfg["name"] for cfg, _ in CASES.values()}
+    assert_cases_cover(REGISTRY, names, "stardomain.models.REGISTRY", "CASES of test_perm_archs.py")
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

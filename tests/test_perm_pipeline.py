@@ -9,7 +9,10 @@ import torch
 from stardomain import io
 from stardomain.data import load_data
 from stardomain.models import build_model
+from stardomain.perm import MATCHERS
 from stardomain.pipeline import arch_of, run_align, run_curve
+
+from conftest import assert_cases_cover
 
 DATA = {"name": "digits", "test_fraction": 0.2, "split_seed": 0}
 MODEL = {"name": "mlp", "width": 8, "depth": 2, "batchnorm": True}
@@ -37,7 +40,14 @@ def write_models(tmp_path) -> list[str]:
     return paths
 
 
-@pytest.mark.parametrize("matcher", ["weight_matching", "rebasin"])
+MATCHER_CASES = ["weight_matching", "rebasin"]
+
+
+def test_every_matcher_has_a_case():
+    assert_cases_cover(MATCHERS, MATCHER_CASES, "stardomain.perm.MATCHERS", "MATCHER_CASES")
+
+
+@pytest.mark.parametrize("matcher", MATCHER_CASES)
 def test_align_then_curve_records_matcher_and_sanity_figures(tmp_path, matcher):
     if matcher == "rebasin":
         pytest.importorskip("rebasin")

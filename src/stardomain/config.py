@@ -172,9 +172,11 @@ def check_experiment(name: str, exp: dict) -> None:
 
 
 def check_unique_keys(paths) -> None:
-    """Refuse YAML files that define a key twice (YAML loaders silently keep the last one).
+    """Parse YAML config files strictly, before Snakemake does (its own message names no file).
 
-    A duplicated experiment name would otherwise hide an experiment without a word.
+    A syntax error is refused naming the file, line and column, with the offending line shown
+    (and where a bracket or block was opened, that line too); a key defined twice as well (YAML
+    loaders silently keep the last one: a duplicated experiment name would hide an experiment).
     """
     import yaml
 
@@ -196,7 +198,40 @@ def check_unique_keys(paths) -> None:
     StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
     for path in paths:
         with open(path) as f:
-            yaml.load(f, Loader=StrictLoader)  # SafeLoader subclass: builds no arbitrary objects
+            text = f.read()
+        loader = StrictLoader(text)  # a SafeLoader subclass: builds no arbitrary objects
+        loader.name = str(path)  # the file in messages, not "<unicode string>"
+        try:
+            loader.get_single_data()
+        except yaml.MarkedYAMLError as err:
+            raise ConfigError(_yaml_syntax_message(str(path), text, err)) from None
+        finally:
+            loader.dispose()
+
+
+def _yaml_syntax_message(path: str, text: str, err) -> str:
+    """'<path>, line L, column C: <problem>' with the line and a caret under column C; then the
+    line where the unfinished construct began (err.context_mark), if PyYAML names one."""
+    lines = text.splitlines()
+
+    def show(mark) -> str:
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        number = str(mark.line + 1)
+        return f"\n  {number} | {line}\n  {' ' * len(number)} | {' ' * mark.column}^"
+
+    mark = err.problem_mark or err.context_mark
+    problem = err.problem or err.context
+    message = (
+        f"{path}, line {mark.line + 1}, column {mark.column + 1}: YAML syntax error: {problem}"
+    )
+    message += show(mark)
+    if err.context and err.context_mark and err.problem_mark:
+        context = err.context_mark
+        message += (
+            f"\n{path}, line {context.line + 1}, column {context.column + 1}: {err.context} "
+            f"that began here{show(context)}"
+        )
+    return message
 
 
 def _key_path(path) -> str:
