@@ -10,7 +10,7 @@ loads it and continues at the next epoch; on CPU the result is bitwise equal to 
 
 The side file is `<model file>.resume` (not `*.pt`, so a glob for model files never finds it),
 written atomically (`io.save_torch`): a kill during the write leaves the previous epoch's file. It
-carries a key (the settings, seed and library version of the run): a side file left by a run with
+carries a key (the run's provenance: settings, seed, factory source, numerics version): a side file left by a run with
 other settings is ignored, never resumed. The model file itself is written only at the end, and the
 side file is then removed.
 """
@@ -25,7 +25,6 @@ from pathlib import Path
 
 import torch
 
-import stardomain
 from stardomain import io
 
 RESUME_FORMAT = "stardomain.resume/1"
@@ -51,8 +50,7 @@ class ResumeFile:
 
     @classmethod
     def beside(cls, out: str | os.PathLike, key: dict) -> ResumeFile:
-        """The side file of model file `out`, for the run described by `key` (settings, seed...)."""
-        key = {**key, "stardomain_version": stardomain.__version__}
+        """The side file of model file `out`, for the run described by `key` (its provenance)."""
         return cls(Path(f"{out}.resume"), json.dumps(key, sort_keys=True, default=str))
 
     def save(
