@@ -20,10 +20,13 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
 Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
 
+import os
+
 import yaml
 from snakemake.utils import min_version, validate
 
 from stardomain.config import check_config, check_data, check_schema, check_unique_keys
+from stardomain.datasets.vision import DATA_ENV
 
 min_version("9.0")
 
@@ -37,11 +40,13 @@ SCHEMA = "workflow/schemas/config.schema.yaml"
 with open(workflow.source_path(SCHEMA)) as f:
     check_schema(config, yaml.safe_load(f))
 validate(config, SCHEMA)
+if config["data_root"]:  # the site's data folder, for this process and the jobs it starts
+    os.environ[DATA_ENV] = config["data_root"]
 check_config(config)
 
 
 onstart:
-    # 4. (a real run, not a dry run) the data files of the experiments it builds exist
+    # 4. (a real run, not a dry run) data.download fetches once, here; the data files exist
     check_data(config)
 
 

@@ -323,10 +323,14 @@ def built_experiments(config: dict) -> list[str]:
 
 
 def check_data(config: dict) -> None:
-    """Refuse a run whose experiments' data files are absent (before any job: Snakefile onstart)."""
-    from stardomain.data import missing_data
+    """Download what `data.download` asks for, then refuse a run whose data files are absent.
+
+    Called once before any job (Snakefile onstart), so downloads happen in one process.
+    """
+    from stardomain.data import fetch_data, missing_data
 
     for name in built_experiments(config):
+        fetch_data(config["experiments"][name]["data"])
         problem = missing_data(config["experiments"][name]["data"])  # "data.root: ..."
         if problem is not None:
             raise ConfigError(f"experiments.{name}.{problem}")

@@ -11,6 +11,7 @@ no augmentation.
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 from pathlib import Path
 
@@ -154,9 +155,21 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
     return order[:cut], order[cut:]
 
 
+DATA_ENV = "STARDOMAIN_DATA"  # the site's data folder (the workflow sets it from `data_root`)
+
+
 def root_of(name: str, cfg: dict) -> Path:
-    """Where torchvision's files of `name` are, for a `data:` config: data.root [data/<name>]."""
-    return Path(cfg.get("root") or f"data/{name}")
+    """Where the files of dataset `name` are, for a `data:` config (every dataset's one place).
+
+    data.root if set, else <site folder>/<name>: the site folder is $STARDOMAIN_DATA (the
+    workflow's top-level `data_root` sets it), else `data` in the working directory.
+    """
+    return Path(cfg.get("root") or Path(os.environ.get(DATA_ENV) or "data") / name)
+
+
+def fetch(name: str, cfg: dict) -> None:
+    """Download the files of `name` into its root if absent (torchvision; MNIST and CIFAR)."""
+    _ensure_files(name, root_of(name, cfg), download=True)
 
 
 def load(name: str, cfg: dict) -> Data:
