@@ -25,7 +25,13 @@ import os
 import yaml
 from snakemake.utils import min_version, validate
 
-from stardomain.config import check_config, check_data, check_schema, check_unique_keys
+from stardomain.config import (
+    check_config,
+    check_data,
+    check_schema,
+    check_unique_keys,
+    coerce_overrides,
+)
 from stardomain.datasets.vision import DATA_ENV
 
 min_version("9.0")
@@ -38,9 +44,13 @@ configfile: "config.yaml"
 check_unique_keys(workflow.configfiles)
 SCHEMA = "workflow/schemas/config.schema.yaml"
 with open(workflow.source_path(SCHEMA)) as f:
-    check_schema(config, yaml.safe_load(f))
+    schema = yaml.safe_load(f)
+# 0b. --config gives nested values as text: read them as YAML where the schema wants a number/null
+coerce_overrides(config, workflow.config_settings.overwrite_config, schema)
+check_schema(config, schema)
 validate(config, SCHEMA)
-if config["data_root"]:  # the site's data folder, for this process and the jobs it starts
+# the site's data folder (data_root), for this process and the jobs it starts
+if config["data_root"]:
     os.environ[DATA_ENV] = config["data_root"]
 check_config(config)
 

@@ -39,3 +39,9 @@ def test_moved_data_reruns_nothing_and_is_found_in_the_store(tmp_path: Path):
     snakemake(work, dict(mnist_config(), data_root=str(site)), TARGET)
     assert "restored from store" in (work / LOG).read_text()
     assert (work / TARGET).read_bytes() == trained
+
+
+def test_store_null_on_the_command_line_turns_the_store_off(tmp_path: Path):
+    snakemake(tmp_path, tiny_config(), TARGET, "--config", "store=null")
+    assert (tmp_path / TARGET).exists()
+    assert not (tmp_path / "null").exists() and not (tmp_path / "store").exists()

@@ -6,7 +6,8 @@ Three parts, each chosen so that a change reruns what it changes and nothing els
 
 - `tracked(settings)`: the config sections a job reads, without the keys that only say where files
   are or how fast they are read (`UNTRACKED`: data.root, data.download, data.workers,
-  data.ffcv.dir, eval.batch_size, a star's `pairs`). A data set is identified by its name and split
+  data.ffcv.dir, eval.batch_size, and the keys choosing which pairs exist: eval.pair_anchors,
+  eval.naive, a star's `pairs`). A data set is identified by its name and split
   settings, not by its folder: moving the files or pointing at another copy reruns nothing and
   still finds the model store's entries. The files' bytes are not digested (ImageNet is 150 GB):
   a copy with other content under the same name and settings counts as the same data.
@@ -35,8 +36,8 @@ NUMERICS_VERSION = 1
 # section -> keys that do not change any number (where data lives, how fast it is read)
 UNTRACKED = {
     "data": ("root", "download", "workers"),
-    "eval": ("batch_size",),
-    "star": ("pairs",),
+    "eval": ("batch_size", "pair_anchors", "naive"),  # speed; which pairs exist, not their numbers
+    "star": ("pairs",),  # which pairs of the star exist
 }
 
 
