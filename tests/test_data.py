@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -210,3 +211,14 @@ def test_job_threads_count_imagenet_decoding_workers():
     assert host_threads(dict(name="imagenet")) == 9
     assert host_threads(dict(name="imagenet", workers=3, loader="ffcv")) == 4
     assert host_threads(dict(name="imagenet", workers=0)) == 1  # batches decoded in the job itself
+
+
+def test_every_dataset_root_is_data_root_or_the_site_folder(monkeypatch, tmp_path: Path):
+    from stardomain.datasets import imagenet, vision
+
+    monkeypatch.delenv("STARDOMAIN_DATA", raising=False)
+    assert vision.root_of("cifar10", {}) == Path("data/cifar10")
+    monkeypatch.setenv("STARDOMAIN_DATA", str(tmp_path))
+    assert vision.root_of("mnist", {}) == tmp_path / "mnist"
+    assert imagenet.root_of({}) == tmp_path / "imagenet"
+    assert vision.root_of("mnist", {"root": "elsewhere"}) == Path("elsewhere")
