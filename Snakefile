@@ -30,8 +30,10 @@ from stardomain.config import (
     check_data,
     check_schema,
     check_unique_keys,
+    coerce_overrides,
     expand_replicates,
 )
+from stardomain.datasets.vision import DATA_ENV
 
 min_version("9.0")
 
@@ -47,18 +49,24 @@ check_unique_keys(
 configfile: "config.yaml"
 
 
-# 1. short messages naming the key path; 2. fill defaults;
-# 3. stars' replicates as stars of their own; 4. cross-key checks
+# 1. --config values read as YAML where the schema wants a number or null; 2. short messages
+# naming the key path; 3. fill defaults; 4. the site's data folder; 5. stars' replicates as stars
+# of their own; 6. cross-key checks
 SCHEMA = "workflow/schemas/config.schema.yaml"
 with open(workflow.source_path(SCHEMA)) as f:
-    check_schema(config, yaml.safe_load(f))
+    schema = yaml.safe_load(f)
+coerce_overrides(config, workflow.config_settings.overwrite_config, schema)
+check_schema(config, schema)
 validate(config, SCHEMA)
+# the site's data folder (data_root), for this process and the jobs it starts
+if config["data_root"]:
+    os.environ[DATA_ENV] = config["data_root"]
 expand_replicates(config)
 check_config(config)
 
 
 onstart:
-    # 5. (a real run, not a dry run) the data files of the experiments it builds exist
+    # 7. (a real run, not a dry run) data.download fetches once, here; the data files exist
     check_data(config)
 
 

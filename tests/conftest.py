@@ -37,15 +37,26 @@ def tiny_config() -> dict:
     return copy.deepcopy(TINY)
 
 
-def snakemake(workdir: Path, config: dict, *args: str, check: bool = True, timeout: int = 900):
+def snakemake(
+    workdir: Path,
+    config: dict,
+    *args: str,
+    check: bool = True,
+    timeout: int = 900,
+    pythonpath: list = (),
+    env: dict | None = None,
+):
     """Run real Snakemake on this repository's Snakefile in `workdir` with `config` as config.yaml.
 
     The workflow's own config.yaml is not read: the test config replaces it (`--configfile` on a
-    copy of the Snakefile's directory would merge with it). Returns the CompletedProcess.
+    copy of the Snakefile's directory would merge with it). `pythonpath`: folders of a user's
+    factories, after the checkout's src; `env`: extra environment variables. Returns the
+    CompletedProcess.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    path = os.pathsep.join(str(p) for p in [REPO / "src", *pythonpath])
+    env = dict(os.environ, PYTHONPATH=path, **(env or {}))
     cmd = [
         sys.executable, "-m", "snakemake",
         "--snakefile", str(REPO / "Snakefile"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -219,3 +220,14 @@ TESTED_DATASETS = ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "i
 
 def test_every_dataset_has_a_loader_test():
     assert_cases_cover(DATASETS, TESTED_DATASETS, "stardomain.data.DATASETS", "TESTED_DATASETS")
+
+
+def test_every_dataset_root_is_data_root_or_the_site_folder(monkeypatch, tmp_path: Path):
+    from stardomain.datasets import imagenet, vision
+
+    monkeypatch.delenv("STARDOMAIN_DATA", raising=False)
+    assert vision.root_of("cifar10", {}) == Path("data/cifar10")
+    monkeypatch.setenv("STARDOMAIN_DATA", str(tmp_path))
+    assert vision.root_of("mnist", {}) == tmp_path / "mnist"
+    assert imagenet.root_of({}) == tmp_path / "imagenet"
+    assert vision.root_of("mnist", {"root": "elsewhere"}) == Path("elsewhere")

@@ -59,6 +59,7 @@ def test_default_root_finds_the_system_package(tmp_path, monkeypatch):
     system = tmp_path / "usr-share"
     write_mnist(system, n_train=20, n_test=10, gz=True, folder="")
     monkeypatch.setitem(vision.SYSTEM_ROOTS, "fashion_mnist", system)
+    monkeypatch.delenv(vision.DATA_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     assert vision.root_of("fashion_mnist", {}) == system
     assert load_data(dict(name="fashion_mnist")).size("test") == 10

@@ -90,3 +90,31 @@ def test_switching_the_matcher_reruns_alignment_and_downstream_only(done: Path, 
     assert counts["align_interpolate"] == 5  # every permuted pair
     assert "interpolate" not in counts  # the 4 naive curves stay
     assert {"barriers", "curves", "table1", "fig2"} <= set(counts)
+
+
+def test_keys_that_change_no_number_rerun_nothing(done: Path, run_snakemake):
+    config = tiny_config()
+    exp = config["experiments"]["tiny"]
+    exp["eval"]["batch_size"] = 7  # evaluation speed only
+    exp["data"]["workers"] = 3  # loading speed only
+    exp["stars"]["main"]["pairs"] = "all"  # which pairs are evaluated, not how the star trains
+    proc = run_snakemake(done, config, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+
+
+def test_nested_config_overrides_keep_their_types(done: Path, run_snakemake):
+    nested = "experiments={tiny: {eval: {batch_size: 512, grid: [0.0, 0.5, 1.0]}}}"
+    proc = run_snakemake(done, tiny_config(), "-n", "--config", nested)
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    proc = run_snakemake(
+        done, tiny_config(), "-n", "--config", "experiments={tiny: {train: {lr: 0.04}}}"
+    )
+    assert job_counts(proc.stdout)["train_regular"] == 4  # a number, and a changed one
+    proc = run_snakemake(
+        done, tiny_config(), "-n", "--config", "experiments={tiny: {eval: {batch_size: big}}}",
+        check=False,
+    )  # fmt: skip
+    message = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "experiments.tiny.eval.batch_size: 'big' has the wrong type" in message
+    assert "use --configfile" in message

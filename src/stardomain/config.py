@@ -238,6 +238,74 @@ def _key_path(path) -> str:
     return ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in path).replace(".[", "[")
 
 
+_JSON_TYPES = {"null": type(None), "boolean": bool, "integer": int, "number": (int, float),
+               "array": list, "object": dict, "string": str}  # fmt: skip
+
+
+def _allowed_types(schema: dict, path: list) -> set[str]:
+    """JSON types the schema allows at key `path` (empty when the path is not in the schema)."""
+
+    def resolve(node: dict) -> dict:
+        while "$ref" in node:  # only local references: #/$defs/<name>
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        return node
+
+    node = resolve(schema)
+    for key in path:
+        if isinstance(key, int):
+            node = node.get("items", {})
+        elif key in node.get("properties", {}):
+            node = node["properties"][key]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        else:
+            return set()
+        node = resolve(node)
+    kinds = node.get("type", [])
+    types = {kinds} if isinstance(kinds, str) else set(kinds)
+    for sub in node.get("anyOf", []) + node.get("oneOf", []):
+        types |= _allowed_types(resolve(sub), [])
+    return types
+
+
+def coerce_overrides(config: dict, overrides: dict, schema: dict) -> None:
+    """Give `--config` values the types the schema expects, in `config` (in place).
+
+    Snakemake parses a nested `--config` value as text (`experiments={x: {eval: {batch_size:
+    512}}}` gives '512'), and a top-level `null` as the text 'null'. Each text leaf of `overrides`
+    is read as YAML where the schema does not take text there, or where it is `null` and the
+    schema takes null (so `store=null` turns the store off rather than naming a folder `null`).
+    """
+    import yaml
+
+    def walk(value, path: list):
+        if isinstance(value, dict):
+            return {k: walk(v, [*path, k]) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, [*path, i]) for i, v in enumerate(value)]
+        types = _allowed_types(schema, path)
+        is_null = isinstance(value, str) and value in ("null", "Null", "NULL", "~")
+        if not isinstance(value, str) or not types or ("string" in types and not is_null):
+            return value
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        fits = any(isinstance(parsed, _JSON_TYPES[t]) for t in types if t in _JSON_TYPES)
+        return (
+            parsed if fits and not (isinstance(parsed, bool) and "boolean" not in types) else value
+        )
+
+    def apply(node: dict, given: dict, path: list) -> None:  # only where --config set a value
+        for key, value in given.items():
+            if isinstance(value, dict) and isinstance(node.get(key), dict):
+                apply(node[key], value, [*path, key])
+            elif key in node:
+                node[key] = walk(node[key], [*path, key])
+
+    apply(config, overrides, [])
+
+
 def check_schema(config: dict, schema: dict) -> None:
     """Validate `config` against the JSON schema; raise one short message per problem.
 
@@ -264,8 +332,10 @@ def check_schema(config: dict, schema: dict) -> None:
                 f"{err.validator_value[0]['enum']} or an import path package.module:function"
             )
         elif err.validator == "type":
+            hint = " (text in a nested --config value? use --configfile)"
             problems.append(
                 f"{at}: {err.instance!r} has the wrong type; expected {err.validator_value}"
+                + (hint if isinstance(err.instance, str) else "")
             )
         elif err.validator == "propertyNames":
             problems.append(f"{at}: name {err.instance!r} must match {err.validator_value}")
@@ -389,10 +459,14 @@ def built_experiments(config: dict) -> list[str]:
 
 
 def check_data(config: dict) -> None:
-    """Refuse a run whose experiments' data files are absent (before any job: Snakefile onstart)."""
-    from stardomain.data import missing_data
+    """Download what `data.download` asks for, then refuse a run whose data files are absent.
+
+    Called once before any job (Snakefile onstart), so downloads happen in one process.
+    """
+    from stardomain.data import fetch_data, missing_data
 
     for name in built_experiments(config):
+        fetch_data(config["experiments"][name]["data"])
         problem = missing_data(config["experiments"][name]["data"])  # "data.root: ..."
         if problem is not None:
             raise ConfigError(f"experiments.{name}.{problem}")

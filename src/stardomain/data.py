@@ -300,6 +300,18 @@ def missing_data(cfg: dict) -> str | None:
     return None
 
 
+def fetch_data(cfg: dict) -> None:
+    """Download the dataset of the `data:` settings `cfg` if `data.download` asks for it.
+
+    The workflow calls it once, in its own process, before any job starts (so that parallel jobs
+    never download into the same folder); MNIST and CIFAR only, others need nothing.
+    """
+    from stardomain.datasets import vision
+
+    if cfg.get("download") and cfg["name"] in vision.LAYOUTS:
+        vision.fetch(cfg["name"], cfg)
+
+
 def load_data(cfg: dict, device: torch.device | str = "cpu"):
     """Load the dataset named by `cfg["name"]` (the `data:` entry of an experiment) for `device`.
 

@@ -24,6 +24,7 @@ from stardomain.evaluate import reestimate_bn
 from stardomain.models import build_model, model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
+from stardomain.provenance import job_provenance
 from stardomain.resume import ResumeFile
 from stardomain.starlight import train_star
 from stardomain.store import ModelStore
@@ -83,10 +84,11 @@ def run_train_regular(
 ) -> None:
     """Train one regular model from `seed`; settings = {experiment, data, model, train}.
 
-    `store`: the model store's folder (None: off); a model stored for the same provenance is
-    restored instead of trained, and a trained one is stored (stardomain.store).
+    `store`: the model store's folder (None: off); a model stored for the same provenance
+    (stardomain.provenance: tracked settings, factory source, numerics version) is restored
+    instead of trained, and a trained one is stored (stardomain.store).
     """
-    provenance = dict(settings=settings, seed=seed, role="regular")
+    provenance = job_provenance(settings, seed=seed, role="regular")
     models = ModelStore.open(store)
     key = models and models.key(provenance)
     if models and models.restore(key, out):
@@ -118,7 +120,7 @@ def run_train_star(
     `workers`: anchors re-aligned at once (the job's CPU threads); the star does not depend on it.
     """
     star = settings["star"]
-    provenance = dict(settings=settings, seed=star["seed"], role="star", anchors=anchor_paths)
+    provenance = job_provenance(settings, seed=star["seed"], role="star", anchors=anchor_paths)
     models = ModelStore.open(store)
     key = models and models.key(provenance, anchor_paths)  # digests the anchors' bytes
     if models and models.restore(key, out):

@@ -10,7 +10,7 @@ loads it and continues at the next epoch; on CPU the result is bitwise equal to 
 
 The side file is `<model file>.resume` (not `*.pt`, so a glob for model files never finds it),
 written atomically (`io.save_torch`): a kill during the write leaves the previous epoch's file. It
-carries a key (the settings, seed and library version of the run): a side file left by a run with
+carries a key (the run's provenance: settings, seed, factory source, numerics version): a side file left by a run with
 other settings is ignored, never resumed. The model file itself is written only at the end, and the
 side file is then removed.
 """
@@ -25,21 +25,26 @@ from pathlib import Path
 
 import torch
 
-import stardomain
 from stardomain import io
 
 RESUME_FORMAT = "stardomain.resume/1"
 
 
-def order_generator(batches) -> torch.Generator:
-    """The generator behind an epoch's batch order and augmentation draws.
+def order_generator(batches) -> torch.Generator | None:
+    """The generator behind an epoch's batch order and augmentation draws, or None.
 
-    `batches` is an in-memory `Batches` (its `generator`) or a loader wrapping a torch DataLoader
-    (`loader.generator`, which also seeds the DataLoader's workers).
+    `batches` is an in-memory `Batches` or a `stardomain.datasets.torch_dataset.DatasetBatches`
+    (their `generator`), a loader wrapping a torch DataLoader (`loader.generator`, which also
+    seeds the DataLoader's workers), or any re-iterable of a user's dataset (a list of batches, a
+    loader of one's own): None, nothing to save, and a resumed run is as deterministic as the
+    iterable itself (torch's global generator is restored in any case).
     """
-    if hasattr(batches, "generator"):
+    if isinstance(getattr(batches, "generator", None), torch.Generator):
         return batches.generator
-    return batches.loader.generator
+    loader = getattr(batches, "loader", None)
+    if isinstance(getattr(loader, "generator", None), torch.Generator):
+        return loader.generator
+    return None
 
 
 @dataclass
@@ -51,8 +56,7 @@ class ResumeFile:
 
     @classmethod
     def beside(cls, out: str | os.PathLike, key: dict) -> ResumeFile:
-        """The side file of model file `out`, for the run described by `key` (settings, seed...)."""
-        key = {**key, "stardomain_version": stardomain.__version__}
+        """The side file of model file `out`, for the run described by `key` (its provenance)."""
         return cls(Path(f"{out}.resume"), json.dumps(key, sort_keys=True, default=str))
 
     def save(
@@ -63,6 +67,7 @@ class ResumeFile:
         `scaler`: fp16's GradScaler, if any; its state goes into the extras as `scaler`.
         """
         extra = dict(extra or {})
+        generator = order_generator(batches)
         if scaler is not None:
             extra["scaler"] = scaler.state_dict()
         io.save_torch(
@@ -74,7 +79,7 @@ class ResumeFile:
                 model=model.state_dict(),
                 optimizer=opt.state_dict(),
                 scheduler=sched.state_dict(),
-                batches_rng=order_generator(batches).get_state(),
+                batches_rng=None if generator is None else generator.get_state(),
                 torch_rng=torch.get_rng_state(),
                 cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 extra=extra,
@@ -97,7 +102,9 @@ class ResumeFile:
         sched.load_state_dict(state["scheduler"])
         if scaler is not None and "scaler" in state["extra"]:
             scaler.load_state_dict(state["extra"]["scaler"])
-        order_generator(batches).set_state(state["batches_rng"])
+        generator = order_generator(batches)
+        if generator is not None and state["batches_rng"] is not None:
+            generator.set_state(state["batches_rng"])
         torch.set_rng_state(state["torch_rng"])
         # CUDA states only when resuming on as many GPUs; a CPU restart of a GPU run still resumes
         if state["cuda_rng"] and len(state["cuda_rng"]) == torch.cuda.device_count():

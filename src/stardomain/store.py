@@ -4,10 +4,11 @@ Snakemake deletes a job's outputs before it runs the job again: after a changed 
 `--forcerun`, `--delete-all-output`, or simply `rm -r results`. Training and Starlight jobs therefore
 keep every model they finish in a store (the top-level config key `store`, default `store/` in the
 working directory; `null` turns it off) under a key that digests everything that determines the
-model: its provenance (config subtree, seed, role, library version) and, for a star, the bytes of
-its anchor files. Before training, a job looks its key up; on a hit the stored model is put in place
-and training is skipped (the job's log says "restored from store"). Changing a key back, deleting
-results or a forced rerun therefore costs seconds, not GPU-days, and the model that comes back is
+model: its provenance (`stardomain.provenance.job_provenance`: the settings that change numbers, the
+source of a user's model or dataset factory, the library's numerics version, seed, role) and, for a
+star, the bytes of its anchor files. Before training, a job looks its key up; on a hit the stored
+model is put in place and training is skipped (the job's log says "restored from store"). Changing
+a key back, deleting results or a forced rerun therefore costs seconds, not GPU-days, and the model that comes back is
 bitwise the one that was trained. A store may be shared by several checkouts (an absolute path).
 
 Layout: `<store>/<key[:2]>/<key>.pt`, the model file, and `<key>.json`: its sha256, provenance and
@@ -27,7 +28,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import stardomain
 from stardomain.io import atomic_path
 
 STORE_FORMAT = "stardomain.store/1"
@@ -76,7 +76,7 @@ class ModelStore:
         """The key of a model made from `provenance` and the input files `inputs`."""
         what = dict(
             format=STORE_FORMAT,
-            provenance={**provenance, "stardomain_version": stardomain.__version__},
+            provenance=provenance,
             inputs={str(p): file_digest(p) for p in inputs},
         )
         canonical = json.dumps(what, sort_keys=True, default=str)

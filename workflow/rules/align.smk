@@ -22,6 +22,6 @@ rule align_interpolate:
     params:
         settings=lambda wc: pair_settings(wc.exp),
         pair=lambda wc: pair_params(wc, "permuted"),
-        version=VERSION,
+        code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/align_interpolate.py"

@@ -2,12 +2,11 @@
 import re
 from pathlib import Path
 
-import stardomain
 from stardomain import config as design
 from stardomain.data import host_threads as data_threads
 from stardomain.datasets import ffcv_data
+from stardomain.provenance import NUMERICS_VERSION, code_digests, tracked
 
-VERSION = stardomain.__version__
 EXPERIMENTS = config["experiments"]
 FIGURES = config["figures"]
 
@@ -61,27 +60,38 @@ def beton_folders(wildcards):
     ]
 
 
+def code_params(exp):
+    """The code a job of `exp` runs: a user factory's source digest and the library's numerics."""
+    return dict(numerics=NUMERICS_VERSION, **code_digests(EXPERIMENTS[exp]))
+
+
 def regular_settings(exp):
-    """What a regular model depends on (a params bundle: changing it reruns the job)."""
+    """What a regular model depends on (a params bundle: changing it reruns the job).
+
+    Keys that change no number (data.root, data.workers, eval.batch_size...) are left out
+    (stardomain.provenance.tracked); the scripts take them from the config.
+    """
     e = EXPERIMENTS[exp]
-    return dict(experiment=exp, data=e["data"], model=e["model"], train=e["train"])
+    return tracked(dict(experiment=exp, data=e["data"], model=e["model"], train=e["train"]))
 
 
 def star_settings(exp, star):
     e = EXPERIMENTS[exp]
-    return dict(
-        regular_settings(exp),
-        name=star,
-        star=design.star_settings(e, star),
-        # Starlight always re-aligns with weight_matching: the matcher choice must not retrain stars
-        align={k: e["align"][k] for k in ("max_iter", "seed")},
+    return tracked(
+        dict(
+            regular_settings(exp),
+            name=star,
+            star=design.star_settings(e, star),
+            # Starlight always re-aligns with weight_matching: the matcher must not retrain stars
+            align={k: e["align"][k] for k in ("max_iter", "seed")},
+        )
     )
 
 
 def eval_settings(exp):
     """What a naive curve depends on."""
     e = EXPERIMENTS[exp]
-    return dict(data=e["data"], model=e["model"], eval=e["eval"])
+    return tracked(dict(data=e["data"], model=e["model"], eval=e["eval"]))
 
 
 def pair_settings(exp):

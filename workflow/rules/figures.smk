@@ -48,7 +48,7 @@ rule ensemble:
             align=EXPERIMENTS[wc.exp]["align"],
             ensemble=EXPERIMENTS[wc.exp]["ensemble"],
         ),
-        version=VERSION,
+        code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/ensemble.py"
 

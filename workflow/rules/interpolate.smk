@@ -20,6 +20,6 @@ rule interpolate:
     params:
         settings=lambda wc: eval_settings(wc.exp),
         pair=lambda wc: pair_params(wc, "naive"),
-        version=VERSION,
+        code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/interpolate.py"

@@ -16,7 +16,7 @@ rule train_regular:
     params:
         settings=lambda wc: regular_settings(wc.exp),
         seed=lambda wc: int(wc.seed),
-        version=VERSION,
+        code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/train_regular.py"
 
@@ -37,6 +37,6 @@ rule train_star:
     threads: lambda wc: job_threads(wc.exp)
     params:
         settings=lambda wc: star_settings(wc.exp, wc.star),
-        version=VERSION,
+        code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/train_star.py"

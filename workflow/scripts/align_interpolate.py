@@ -1,7 +1,11 @@
 """Adapter: align model b onto a, then its curve (see stardomain.pipeline.run_align_interpolate)."""
 
 from stardomain.pipeline import job, run_align_interpolate
+from stardomain.provenance import with_untracked
 
+settings = with_untracked(
+    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+)
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_align_interpolate(
         snakemake.output.perm,
@@ -9,7 +13,7 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         snakemake.output.barrier,
         snakemake.input.a,
         snakemake.input.b,
-        snakemake.params.settings,
+        settings,
         snakemake.params.pair,
         snakemake.config["device"],
         progress,

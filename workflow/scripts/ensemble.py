@@ -3,8 +3,12 @@
 
 from stardomain.ensemble import run_ensemble
 from stardomain.pipeline import job
+from stardomain.provenance import with_untracked
 
 ids = snakemake.params.ids
+settings = with_untracked(
+    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+)
 with job(snakemake.log[0], snakemake.threads):
     run_ensemble(
         snakemake.output.csv,
@@ -12,6 +16,6 @@ with job(snakemake.log[0], snakemake.threads):
         dict(zip(ids["stars"], snakemake.input.stars, strict=True)),
         ids["star_anchors"],
         dict(zip(ids["anchors"], snakemake.input.anchors, strict=True)),
-        snakemake.params.settings,
+        settings,
         snakemake.config["device"],
     )

@@ -1,7 +1,11 @@
 """Adapter: naive interpolation curve and barrier row of one pair (stardomain.pipeline.run_curve)."""
 
 from stardomain.pipeline import job, run_curve
+from stardomain.provenance import with_untracked
 
+settings = with_untracked(
+    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+)
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_curve(
         snakemake.output.curve,
@@ -9,7 +13,7 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         snakemake.input.a,
         snakemake.input.b,
         None,
-        snakemake.params.settings,
+        settings,
         snakemake.params.pair,
         snakemake.config["device"],
         progress,

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import torch
 
+from stardomain.datasets import vision
 from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
 
 WORKERS = 8  # `data.workers` left out: DataLoader processes (or FFCV decoding threads)
 
 
 def root_of(cfg: dict) -> Path:
-    """The ImageFolder tree of a `data:` config: data.root [data/imagenet]."""
-    return Path(cfg.get("root") or "data/imagenet")
+    """The ImageFolder tree of a `data:` config: data.root [<site data folder>/imagenet]."""
+    return vision.root_of("imagenet", cfg)
 
 
 def workers_of(cfg: dict) -> int:
@@ -123,7 +124,7 @@ class FolderData:
 
 
 def load(cfg: dict):
-    """ImageNet from `data.root` (default data/imagenet) with `data.workers` loader processes.
+    """ImageNet from `data.root` (default <site data folder>/imagenet) with `data.workers` loader processes.
 
     `data.loader: ffcv` reads the `.beton` files written from that tree instead (`ffcv_data`).
     """

@@ -13,6 +13,7 @@ images' mean and std, no augmentation.
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
 from pathlib import Path
 
@@ -178,16 +179,29 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
     return order[:cut], order[cut:]
 
 
+DATA_ENV = "STARDOMAIN_DATA"  # the site's data folder (the workflow sets it from `data_root`)
+
+
 def root_of(name: str, cfg: dict) -> Path:
-    """Where the files of `name` are, for a `data:` config: data.root [data/<name>, or where an
-    operating-system package installed them (`SYSTEM_ROOTS`) when data/<name> holds none]."""
+    """Where the files of dataset `name` are, for a `data:` config (every dataset's one place).
+
+    data.root if set, else <site folder>/<name>: the site folder is $STARDOMAIN_DATA (the
+    workflow's top-level `data_root` sets it), else `data` in the working directory. Where that
+    folder holds no files and an operating-system package installed them (`SYSTEM_ROOTS`: Debian's
+    dataset-fashion-mnist), the package's folder.
+    """
     if cfg.get("root"):
         return Path(cfg["root"])
-    default = Path(f"data/{name}")
+    default = Path(os.environ.get(DATA_ENV) or "data") / name
     system = SYSTEM_ROOTS.get(name)
     if system is not None and missing_files(name, default) and not missing_files(name, system):
         return system
     return default
+
+
+def fetch(name: str, cfg: dict) -> None:
+    """Download the files of `name` into its root if absent (torchvision; MNIST and CIFAR)."""
+    _ensure_files(name, root_of(name, cfg), download=True)
 
 
 def load(name: str, cfg: dict) -> Data:

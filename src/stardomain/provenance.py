@@ -1,0 +1,102 @@
+"""What determines a trained model's or a curve's numbers: the model store's key, the resume key and
+the workflow's rerun triggers (`params:`) are all built from `job_provenance`.
+
+Three parts, each chosen so that a change reruns what it changes and nothing else
+(the table of every key: docs/reruns.md):
+
+- `tracked(settings)`: the config sections a job reads, without the keys that only say where files
+  are or how fast they are read (`UNTRACKED`: data.root, data.download, data.workers,
+  data.ffcv.dir, eval.batch_size, and the keys choosing which pairs exist: eval.pair_anchors,
+  eval.naive, a star's `pairs`). A data set is identified by its name and split
+  settings, not by its folder: moving the files or pointing at another copy reruns nothing and
+  still finds the model store's entries. The files' bytes are not digested (ImageNet is 150 GB):
+  a copy with other content under the same name and settings counts as the same data.
+- `code_digests(settings)`: sha256 of the source file that defines a user's model or dataset factory
+  (`model.name` / `data.name` = "package.module:function"), so that an edited factory is retrained,
+  never restored from the store. Only that file is digested: code the factory imports from other
+  modules of the user's package is not, so keep what determines the model in the factory's file.
+- `NUMERICS_VERSION`: one number for the library's own code. It changes when a change of the library
+  changes trained or evaluated numbers, and only then; the package version is not a trigger, so a
+  release that changes no number retrains nothing. tests/test_provenance.py pins it with the sha256
+  of a tiny deterministic training, so that a numerics change without a bump fails a test.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import sys
+from pathlib import Path
+
+# Bump when a change of src/stardomain alters trained weights or evaluated numbers (and re-pin
+# the golden digest in tests/test_provenance.py); every model and curve is then recomputed.
+NUMERICS_VERSION = 1
+
+# section -> keys that do not change any number (where data lives, how fast it is read)
+UNTRACKED = {
+    "data": ("root", "download", "workers"),
+    "eval": ("batch_size", "pair_anchors", "naive"),  # speed; which pairs exist, not their numbers
+    "star": ("pairs",),  # which pairs of the star exist
+}
+
+
+def tracked(settings: dict) -> dict:
+    """`settings` (a job's sections: data, model, train, eval, star, ...) without `UNTRACKED` keys."""
+    out = dict(settings)
+    for section, keys in UNTRACKED.items():
+        if isinstance(out.get(section), dict):
+            out[section] = {k: v for k, v in out[section].items() if k not in keys}
+    data = out.get("data")
+    if isinstance(data, dict) and isinstance(data.get("ffcv"), dict):  # its folder: a location
+        data["ffcv"] = {k: v for k, v in data["ffcv"].items() if k != "dir"}
+    return out
+
+
+def with_untracked(settings: dict, experiment: dict) -> dict:
+    """A job's `tracked` settings with the untracked keys put back from its experiment's config."""
+    out = dict(settings)
+    for section in ("data", "eval"):
+        if section in out:
+            out[section] = {**experiment[section], **out[section]}
+    return out
+
+
+def source_digest(import_path: str) -> str:
+    """sha256 of the source file defining the factory `package.module:function` (its bytes).
+
+    The file of the function itself (a function re-exported by another module is followed to
+    where it is defined) and, if different, the module named in the path.
+    """
+    from stardomain.models import import_factory
+
+    factory = import_factory(import_path, import_path)
+    module = sys.modules[import_path.partition(":")[0]]
+    files = [getattr(module, "__file__", None)]
+    with contextlib.suppress(TypeError):  # a callable object: its module's file is what we have
+        files.insert(0, inspect.getsourcefile(factory))
+    digest = hashlib.sha256()
+    for path in dict.fromkeys(f for f in files if f):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def code_digests(settings: dict) -> dict[str, str]:
+    """`source_digest` of the model and data factories of `settings` given by import path."""
+    from stardomain.models import is_import_path
+
+    return {
+        f"{section}.name": source_digest(settings[section]["name"])
+        for section in ("model", "data")
+        if section in settings and is_import_path(settings[section]["name"])
+    }
+
+
+def job_provenance(settings: dict, **extra) -> dict:
+    """What a model or curve made from `settings` depends on: tracked settings, code, numerics."""
+    return dict(
+        settings=tracked(settings),
+        code=code_digests(settings),
+        numerics=NUMERICS_VERSION,
+        **extra,
+    )
