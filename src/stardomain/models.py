@@ -2,7 +2,9 @@
 
 `model.name` is a registry name (the paper's architectures, `stardomain.archs`) or the import path
 `package.module:function` of a user's factory, called as `function(num_classes=, in_shape=, **kwargs)`
-with `model.kwargs`. Settings left null in config take the architecture's published default.
+with `model.kwargs`. Settings left null in config take the architecture's published default; `variant` picks between
+the published architecture (`reference`) and the one in the paper's authors' code (`authors`) for
+vgg, wrn and densenet40_12 (docs/fidelity.md).
 A registry entry's permutation spec is a function of the config, or None where the spec is derived
 from the model itself.
 """
@@ -85,17 +87,33 @@ REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = 
     "resnet18_imagenet": (lambda cfg, s, k: archs.resnet18_imagenet(k), None),
     "vgg": (
         lambda cfg, s, k: archs.vgg(
-            _get(cfg, "depth", 11), _get(cfg, "batchnorm", False), k, _get(cfg, "width", 64), s[0]
+            _get(cfg, "depth", 11),
+            _get(cfg, "batchnorm", False),
+            k,
+            _get(cfg, "width", 64),
+            s[0],
+            _get(cfg, "variant", "reference"),
+            cfg.get("dropout"),
         ),
         None,
     ),
     "wrn": (
         lambda cfg, s, k: archs.wide_resnet(
-            _get(cfg, "depth", 22), _get(cfg, "width_factor", 1), k, s[0]
+            _get(cfg, "depth", 22),
+            _get(cfg, "width_factor", 1),
+            k,
+            s[0],
+            _get(cfg, "variant", "reference"),
+            cfg.get("dropout"),
         ),
         None,
     ),
-    "densenet40_12": (lambda cfg, s, k: archs.densenet40_12(k, s[0]), None),
+    "densenet40_12": (
+        lambda cfg, s, k: archs.densenet40_12(
+            k, s[0], _get(cfg, "variant", "reference"), cfg.get("dropout")
+        ),
+        None,
+    ),
     "vit": (_vit, None),
 }
 
