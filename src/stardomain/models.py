@@ -110,7 +110,7 @@ REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = 
     ),
     "densenet40_12": (
         lambda cfg, s, k: archs.densenet40_12(
-            k, s[0], _get(cfg, "variant", "reference"), cfg.get("dropout")
+            k, s[0], _get(cfg, "variant", "reference"), cfg.get("dropout"), _get(cfg, "width", 12)
         ),
         None,
     ),

@@ -95,9 +95,14 @@ class DenseNet(nn.Module):
 
 
 def densenet40_12(
-    num_classes: int, in_channels: int = 3, variant: str = "reference", dropout: float | None = None
+    num_classes: int,
+    in_channels: int = 3,
+    variant: str = "reference",
+    dropout: float | None = None,
+    growth: int = 12,
 ) -> DenseNet:
-    """DenseNet-40 with growth rate 12; `dropout` None = 0.2 for `authors`, 0 for `reference`."""
+    """DenseNet-40 with growth rate `growth` (12 = the published model; smaller only scales the
+    network down for tests); `dropout` None = 0.2 for `authors`, 0 for `reference`."""
     if dropout is None:
         dropout = 0.2 if variant == "authors" else 0.0
-    return DenseNet(40, 12, num_classes, in_channels, variant, dropout)
+    return DenseNet(40, growth, num_classes, in_channels, variant, dropout)
