@@ -78,6 +78,12 @@ def _vit(cfg: dict, shape: tuple[int, ...], k: int) -> nn.Module:
     )
 
 
+def _variant(cfg: dict) -> dict:
+    """`variant` (reference: the published architecture; authors: the paper's authors' code) and
+    `dropout` (None: the variant's own default) of vgg, wrn and densenet40_12."""
+    return dict(variant=_get(cfg, "variant", "reference"), dropout=cfg.get("dropout"))
+
+
 # name -> (builder(cfg, in_shape, num_classes) -> module, spec(cfg) -> PermutationSpec, or None)
 Builder = Callable[[dict, tuple[int, ...], int], nn.Module]
 REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = {
@@ -92,25 +98,19 @@ REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = 
             k,
             _get(cfg, "width", 64),
             s[0],
-            _get(cfg, "variant", "reference"),
-            cfg.get("dropout"),
+            **_variant(cfg),
         ),
         None,
     ),
     "wrn": (
         lambda cfg, s, k: archs.wide_resnet(
-            _get(cfg, "depth", 22),
-            _get(cfg, "width_factor", 1),
-            k,
-            s[0],
-            _get(cfg, "variant", "reference"),
-            cfg.get("dropout"),
+            _get(cfg, "depth", 22), _get(cfg, "width_factor", 1), k, s[0], **_variant(cfg)
         ),
         None,
     ),
     "densenet40_12": (
         lambda cfg, s, k: archs.densenet40_12(
-            k, s[0], _get(cfg, "variant", "reference"), cfg.get("dropout"), _get(cfg, "width", 12)
+            k, s[0], growth=_get(cfg, "width", 12), **_variant(cfg)
         ),
         None,
     ),

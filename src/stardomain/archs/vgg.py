@@ -47,9 +47,13 @@ class VGG(nn.Module):
         width: int = 64,
         in_channels: int = 3,
         variant: str = "reference",
-        dropout: float = 0.5,
+        dropout: float | None = None,
     ):
+        """`width` scales every layer (64 = the published model); `dropout`: probability of the
+        authors' classifier dropout, None = 0.5 for `authors` (their nn.Dropout()), 0 otherwise."""
         super().__init__()
+        if dropout is None:
+            dropout = 0.5 if variant == "authors" else 0.0
         if depth not in CONFIGS:
             raise ValueError(f"model.depth: VGG depth {depth} not in {sorted(CONFIGS)}")
         if variant not in VARIANTS:
@@ -84,20 +88,4 @@ class VGG(nn.Module):
         return self.classifier(out)
 
 
-def vgg(
-    depth: int,
-    batchnorm: bool,
-    num_classes: int,
-    width: int = 64,
-    in_channels: int = 3,
-    variant: str = "reference",
-    dropout: float | None = None,
-) -> VGG:
-    """VGG-`depth` (11 or 19) for CIFAR; `width` scales every layer (64 = the published model).
-
-    `dropout`: probability of the authors' classifier dropout; None = 0.5 for `authors` (their
-    code's nn.Dropout()), 0 for `reference`.
-    """
-    if dropout is None:
-        dropout = 0.5 if variant == "authors" else 0.0
-    return VGG(depth, batchnorm, num_classes, width, in_channels, variant, dropout)
+vgg = VGG  # the builder the registry calls (stardomain.models)
