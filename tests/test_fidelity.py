@@ -200,6 +200,14 @@ def test_realign_never_trains_against_the_anchors_as_they_are(tmp_path):
         train_star(tiny_vgg(), anchors, spec, data, RECIPE, cfg, dict(max_iter=20), seed=7)
 
 
+def test_starlight_with_realign_never_resumes_bitwise(tmp_path):
+    """Interrupted after 2 of 4 epochs and resumed: bitwise the star of an unbroken run (the
+    resume file holds no permutations for never-aligned anchors)."""
+    from test_resume import test_starlight_resumes_bitwise
+
+    test_starlight_resumes_bitwise(tmp_path, "never", None)
+
+
 def test_rebasin_bn_pass_reads_the_augmented_training_loader(tmp_path):
     """The rebasin path's moved model has exactly the BN statistics of one pass of the augmented
     training loader (align.seed, align.bn_batch_size), not those of the unaugmented one."""

@@ -2,9 +2,9 @@
 
 `model.name` is a registry name (the paper's architectures, `stardomain.archs`) or the import path
 `package.module:function` of a user's factory, called as `function(num_classes=, in_shape=, **kwargs)`
-with `model.kwargs`. Settings left null in config take the architecture's published default; `variant` picks between
-the published architecture (`reference`) and the one in the paper's authors' code (`authors`) for
-vgg, wrn and densenet40_12 (docs/fidelity.md).
+with `model.kwargs`. Settings left null in config take the architecture's published default;
+`variant` picks between the published architecture (`reference`) and the one in the paper's
+authors' code (`authors`) for vgg, wrn and densenet40_12 (docs/fidelity.md).
 A registry entry's permutation spec is a function of the config, or None where the spec is derived
 from the model itself.
 """

@@ -167,7 +167,7 @@ def train_star(
         start, history, extra = resume.restore(model, opt, sched, batches, scaler)
         if start > 0:
             rng.bit_generator.state = extra["rng"]
-            perms = [{k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
+            perms = [p and {k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
             scratch = {k: v.to(device) for k, v in extra["scratch"].items()}
     for epoch in progress(range(start, epochs), desc=label) if progress else range(start, epochs):
         # (step 1) re-align every anchor to the current star: every epoch (the paper), before
