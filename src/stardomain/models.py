@@ -2,7 +2,9 @@
 
 `model.name` is a registry name (the paper's architectures, `stardomain.archs`) or the import path
 `package.module:function` of a user's factory, called as `function(num_classes=, in_shape=, **kwargs)`
-with `model.kwargs`. Settings left null in config take the architecture's published default.
+with `model.kwargs`. Settings left null in config take the architecture's published default;
+`variant` picks between the published architecture (`reference`) and the one in the paper's
+authors' code (`authors`) for vgg, wrn and densenet40_12 (docs/fidelity.md).
 A registry entry's permutation spec is a function of the config, or None where the spec is derived
 from the model itself.
 """
@@ -76,6 +78,12 @@ def _vit(cfg: dict, shape: tuple[int, ...], k: int) -> nn.Module:
     )
 
 
+def _variant(cfg: dict) -> dict:
+    """`variant` (reference: the published architecture; authors: the paper's authors' code) and
+    `dropout` (None: the variant's own default) of vgg, wrn and densenet40_12."""
+    return dict(variant=_get(cfg, "variant", "reference"), dropout=cfg.get("dropout"))
+
+
 # name -> (builder(cfg, in_shape, num_classes) -> module, spec(cfg) -> PermutationSpec, or None)
 Builder = Callable[[dict, tuple[int, ...], int], nn.Module]
 REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = {
@@ -85,17 +93,27 @@ REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = 
     "resnet18_imagenet": (lambda cfg, s, k: archs.resnet18_imagenet(k), None),
     "vgg": (
         lambda cfg, s, k: archs.vgg(
-            _get(cfg, "depth", 11), _get(cfg, "batchnorm", False), k, _get(cfg, "width", 64), s[0]
+            _get(cfg, "depth", 11),
+            _get(cfg, "batchnorm", False),
+            k,
+            _get(cfg, "width", 64),
+            s[0],
+            **_variant(cfg),
         ),
         None,
     ),
     "wrn": (
         lambda cfg, s, k: archs.wide_resnet(
-            _get(cfg, "depth", 22), _get(cfg, "width_factor", 1), k, s[0]
+            _get(cfg, "depth", 22), _get(cfg, "width_factor", 1), k, s[0], **_variant(cfg)
         ),
         None,
     ),
-    "densenet40_12": (lambda cfg, s, k: archs.densenet40_12(k, s[0]), None),
+    "densenet40_12": (
+        lambda cfg, s, k: archs.densenet40_12(
+            k, s[0], growth=_get(cfg, "width", 12), **_variant(cfg)
+        ),
+        None,
+    ),
     "vit": (_vit, None),
 }
 

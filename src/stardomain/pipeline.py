@@ -166,8 +166,9 @@ def run_align(
     """Match model `source` onto `target` with `align.matcher`; store the result and sanity figures.
 
     weight_matching stores a permutation; rebasin (which permutes a model in place and leaves BN
-    statistics stale) stores the permuted source state after re-estimating its BN statistics on
-    the train split, as the paper's authors did. Sanity figures: max |f_perm(x) - f(x)| in eval
+    statistics stale) stores the permuted source state after re-estimating its BN statistics with
+    one pass of the augmented training loader (train mode), as the paper's authors did (their
+    find_barriers.py). Sanity figures: max |f_perm(x) - f(x)| in eval
     mode over `probe` test images (float round-off for a correct matcher), the fraction of hidden
     units moved, and the matching time. `data`: the loaded `settings["data"]` (None: load it).
     """
@@ -186,7 +187,9 @@ def run_align(
         model.load_state_dict(target)
         rebasin_align(model, moved_model, x[:2], align["max_iter"])
         seconds = time.perf_counter() - start
-        bn = data.batches("train", align["bn_batch_size"], shuffle=True, seed=align["seed"])
+        bn = data.batches(
+            "train", align["bn_batch_size"], shuffle=True, seed=align["seed"], augment=True
+        )
         reestimate_bn(moved_model, bn)
         moved = {k: v.detach() for k, v in moved_model.state_dict().items()}
         perm, fraction = {}, units_moved(spec, source, moved)

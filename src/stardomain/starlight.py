@@ -30,6 +30,9 @@ from stardomain.resume import ResumeFile
 from stardomain.train import epoch_row, make_optimizer, make_scheduler
 
 State = dict[str, torch.Tensor]
+# When Starlight re-aligns its anchors (`star.realign`): the paper's text says at the start of every
+# epoch; the authors' released ResNet-18 and DenseNet star configs never do (docs/fidelity.md).
+REALIGN = ("every_epoch", "once", "never")
 
 
 def t_sampler(star: dict, rng: np.random.Generator) -> Callable[[], float]:
@@ -126,16 +129,25 @@ def train_star(
 
     anchors: state dicts of the N anchors, on the model's device.
     recipe: the `train:` recipe (optimizer, schedule, batch size); `star["epochs"]` epochs.
-    star: t sampling, `mu_star`, `realign` ("every_epoch" or "once"), optional `bn_batches`.
+    star: t sampling, `mu_star`, `realign` (REALIGN), optional `bn_batches`.
     resume: side file saved after every epoch (with the anchor/t generator and the permutations);
     if it holds this run's state, training continues at its next epoch (stardomain.resume).
     precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
     workers: anchors re-aligned at once (threads; `align_anchors`); the result does not depend on it.
-    Returns per-epoch metrics and each anchor's final permutation onto the star.
+    Dropout layers are active at theta(t) (and in the star's own forward with mu_star > 0), as
+    in regular training; evaluation (test metrics, barriers) runs in eval mode, without them.
+    Returns per-epoch metrics and each anchor's final permutation onto the star (none with
+    realign "never").
     """
+    realign = star["realign"]
+    if realign not in REALIGN:
+        raise ValueError(f"star.realign: unknown value {realign!r}; allowed: {list(REALIGN)}")
     device = next(model.parameters()).device
     precision = precision or Precision.of(recipe, device)
     precision.prepare(model)  # before params and optimizer, which take the weights' layout
+    # dropout at theta(t) is active (train mode, as the authors' Starlight) and draws its masks
+    # from torch's global generator: seed it so the star depends on its seed alone
+    torch.manual_seed(seed)
     params = dict(model.named_parameters())
     # BN layers at theta(t) run in train mode and write batch statistics into whatever buffers they
     # are given: hand them a scratch copy (allocated once) so neither star nor anchors are touched.
@@ -155,18 +167,22 @@ def train_star(
         start, history, extra = resume.restore(model, opt, sched, batches, scaler)
         if start > 0:
             rng.bit_generator.state = extra["rng"]
-            perms = [{k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
+            perms = [p and {k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
             scratch = {k: v.to(device) for k, v in extra["scratch"].items()}
     for epoch in progress(range(start, epochs), desc=label) if progress else range(start, epochs):
-        # (step 1) re-align every anchor to the current star (once only when realign == "once")
-        if epoch == 0 or star["realign"] == "every_epoch":
+        # (step 1) re-align every anchor to the current star: every epoch (the paper), before
+        # the first epoch only ("once"), or never (anchors as trained; REALIGN)
+        if realign == "every_epoch" or (epoch == 0 and realign == "once"):
             star_state = {k: v.detach() for k, v in model.state_dict().items()}
             perms = align_anchors(
                 spec, star_state, anchors, perms, seed, align["max_iter"], workers
             )
             aligned = []
-        if not aligned:  # after a fresh alignment, or on resuming with realign == "once"
-            moved = (apply_permutation(spec, p, a) for p, a in zip(perms, anchors, strict=True))
+        if not aligned:  # after a fresh alignment, on resuming, or at the start with "never"
+            moved = (
+                a if p is None else apply_permutation(spec, p, a)
+                for p, a in zip(perms, anchors, strict=True)
+            )
             aligned = [{k: precision.layout(m[k]) for k in params} for m in moved]
         model.train()
         loss_sum = torch.zeros((), device=device)

@@ -139,6 +139,7 @@ def train_regular(
     device = next(model.parameters()).device
     precision = precision or Precision.of(recipe, device)
     precision.prepare(model)  # before the optimizer, whose buffers take the weights' layout
+    torch.manual_seed(seed)  # dropout masks come from torch's global generator (resume restores it)
     batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, recipe["epochs"], len(batches))

@@ -1,8 +1,14 @@
-"""VGG-11 and VGG-19 for 32x32 inputs (CIFAR), with or without BatchNorm.
+"""VGG-11 and VGG-19 for 32x32 inputs (CIFAR), with or without BatchNorm, in two variants.
 
 Reference: Simonyan & Zisserman, "Very Deep Convolutional Networks" (ICLR 2015), configurations A
-(11 layers) and E (19 layers). The CIFAR variant ends in one Linear layer on the 1x1x512 feature map,
-as is usual for 32x32 inputs (PAPER.md: VGG-11/19 without BN on CIFAR-10).
+(11 layers) and E (19 layers); the paper trains them without BN on CIFAR-10.
+Variants (`model.variant`, docs/fidelity.md):
+- `reference`: the usual CIFAR head, one Linear on the 1x1x512 feature map (VGG-11 9.23 M
+  parameters, VGG-19 20.03 M at 10 classes).
+- `authors`: the classifier of the authors' code (models/vgg.py of aktsonthalia/starlight): dropout,
+  Linear 512-512, ReLU, dropout, Linear 512-512, ReLU, Linear 512-classes (9.75 M / 20.55 M), and a
+  bias on every conv, BN or not. Dropout (p = `dropout`, 0.5 there) is active in train mode only.
+Both initialise convs He-normal (fan-out) with zero bias, as the authors' code does.
 """
 
 from __future__ import annotations
@@ -16,17 +22,44 @@ CONFIGS = {
     19: [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M"]
     + [512, 512, 512, 512, "M", 512, 512, 512, 512, "M"],
 }
+VARIANTS = ("reference", "authors")
+
+
+def _classifier(variant: str, c: int, num_classes: int, dropout: float) -> nn.Module:
+    """One Linear (reference), or the authors' three Linear layers of width c with dropout."""
+    if variant == "reference":
+        return nn.Linear(c, num_classes)
+    return nn.Sequential(
+        nn.Dropout(dropout), nn.Linear(c, c), nn.ReLU(),
+        nn.Dropout(dropout), nn.Linear(c, c), nn.ReLU(),
+        nn.Linear(c, num_classes),
+    )  # fmt: skip
 
 
 class VGG(nn.Module):
-    """Conv3x3 (+BN) + ReLU stacks with max-pools, then a Linear classifier."""
+    """Conv3x3 (+BN) + ReLU stacks with max-pools, then the variant's classifier."""
 
     def __init__(
-        self, depth: int, batchnorm: bool, num_classes: int, width: int = 64, in_channels: int = 3
+        self,
+        depth: int,
+        batchnorm: bool,
+        num_classes: int,
+        width: int = 64,
+        in_channels: int = 3,
+        variant: str = "reference",
+        dropout: float | None = None,
     ):
+        """`width` scales every layer (64 = the published model); `dropout`: probability of the
+        authors' classifier dropout, None = 0.5 for `authors` (their nn.Dropout()), 0 otherwise."""
         super().__init__()
+        if dropout is None:
+            dropout = 0.5 if variant == "authors" else 0.0
         if depth not in CONFIGS:
             raise ValueError(f"model.depth: VGG depth {depth} not in {sorted(CONFIGS)}")
+        if variant not in VARIANTS:
+            raise ValueError(f"model.variant: VGG variant {variant!r} not in {list(VARIANTS)}")
+        if variant == "reference" and dropout:
+            raise ValueError("model.dropout: the reference VGG has no dropout; use variant authors")
         layers: list[nn.Module] = []
         c_in = in_channels
         for v in CONFIGS[depth]:
@@ -34,13 +67,14 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 continue
             c_out = v * width // 64
-            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=not batchnorm))
+            bias = variant == "authors" or not batchnorm
+            layers.append(nn.Conv2d(c_in, c_out, 3, padding=1, bias=bias))
             if batchnorm:
                 layers.append(nn.BatchNorm2d(c_out))
             layers.append(nn.ReLU())
             c_in = c_out
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(c_in, num_classes)
+        self.classifier = _classifier(variant, c_in, num_classes, dropout)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 # without BN, the default init makes deep VGGs hard to start (He et al. 2015)
@@ -54,8 +88,4 @@ class VGG(nn.Module):
         return self.classifier(out)
 
 
-def vgg(
-    depth: int, batchnorm: bool, num_classes: int, width: int = 64, in_channels: int = 3
-) -> VGG:
-    """VGG-`depth` (11 or 19) for CIFAR; `width` scales every layer (64 = the published model)."""
-    return VGG(depth, batchnorm, num_classes, width, in_channels)
+vgg = VGG  # the builder the registry calls (stardomain.models)
