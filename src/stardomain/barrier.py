@@ -15,6 +15,7 @@ from torch import nn
 
 from stardomain.data import Data
 from stardomain.evaluate import evaluate_at, interpolate_state, param_keys
+from stardomain.resume import PointsFile
 
 State = dict[str, torch.Tensor]
 SPLITS = ("train", "test")
@@ -45,11 +46,14 @@ def curve(
     bn_max_batches: int | None,
     seed: int = 0,
     progress: Callable | None = None,
+    resume: PointsFile | None = None,
 ) -> list[dict]:
     """Loss and accuracy of theta(t) on the train split (no augmentation) and the test split.
 
     BN statistics are re-estimated at interior t (not at the endpoints, which keep their own) on
     `bn_max_batches` shuffled training batches (None: a full pass), in a fixed order from `seed`.
+    resume: side file of finished points: its points are not evaluated again, and every newly
+    finished point is added to it (a job stopped at a time limit continues at the next t).
     Returns long-format rows: t, split, loss, accuracy.
     """
     keys = param_keys(model)
@@ -60,9 +64,10 @@ def curve(
         "train": data.batches("train", eval_batch_size, shuffle=False),  # never augmented
         "test": data.batches("test", eval_batch_size, shuffle=False),
     }
-    rows = []
-    for t in progress(grid, desc="t") if progress else grid:
-        t = float(t)
+    rows = resume.load() if resume is not None else []
+    done = {r["t"] for r in rows}
+    todo = [float(t) for t in grid if float(t) not in done]
+    for t in progress(todo, desc="t") if progress else todo:
         interior = 0.0 < t < 1.0
         # BN statistics from the augmented training loader, as the paper
         bn = data.batches("train", bn_batch_size, True, seed, augment=True) if interior else None
@@ -70,6 +75,8 @@ def curve(
         metrics = evaluate_at(model, state, splits, bn, bn_max_batches)
         for split, (loss, acc) in metrics.items():
             rows.append(dict(t=t, split=split, loss=loss, accuracy=acc))
+        if resume is not None:
+            resume.save(rows)
     return rows
 
 

@@ -330,3 +330,20 @@ def check_data(config: dict) -> None:
         problem = missing_data(config["experiments"][name]["data"])  # "data.root: ..."
         if problem is not None:
             raise ConfigError(f"experiments.{name}.{problem}")
+
+
+def job_resources(config: dict, exp: str | None, rule: str) -> dict:
+    """Cluster requests of one job of `rule` for experiment `exp` (None: a job of no experiment).
+
+    Config `resources.<request>.<rule>` (schema defaults filled), each entry overridden by
+    `experiments.<exp>.resources.<request>.<rule>`; requests set nowhere are left out.
+    Returns e.g. {"runtime": 120, "mem_mb": 16000, "slurm_partition": "gpu"} (minutes, MB).
+    """
+    own = config["experiments"][exp].get("resources", {}) if exp is not None else {}
+    top = config.get("resources", {})
+    out = {}
+    for request in dict.fromkeys([*top, *own]):
+        value = own.get(request, {}).get(rule, top.get(request, {}).get(rule))
+        if value is not None:
+            out[request] = value
+    return out

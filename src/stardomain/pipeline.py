@@ -24,9 +24,9 @@ from stardomain.evaluate import reestimate_bn
 from stardomain.models import build_model, model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
-from stardomain.resume import ResumeFile
+from stardomain.resume import PointsFile, ResumeFile
 from stardomain.starlight import train_star
-from stardomain.store import ModelStore
+from stardomain.store import ModelStore, file_digest
 from stardomain.train import train_regular
 
 
@@ -247,6 +247,9 @@ def run_curve(
         )
     ev = settings["eval"]
     model = _model(settings["model"], data, 0, device)
+    inputs = [p for p in (a_path, b_path, perm_path) if p is not None]
+    key = dict(settings=settings, pair=pair, sha256=[file_digest(p) for p in inputs])
+    resume = PointsFile.beside(out_curve, key)  # a restarted job continues at the next t
     rows = barrier.curve(
         model,
         state_a,
@@ -258,6 +261,7 @@ def run_curve(
         ev["bn_batches"],
         seed=ev["seed"],
         progress=progress,
+        resume=resume,
     )
     curve_df = pd.DataFrame([{**pair, **r} for r in rows])
     barrier_df = pd.DataFrame([{**row, **barrier.barriers(rows)}])
@@ -265,6 +269,7 @@ def run_curve(
         curve_df.to_csv(tmp, index=False)
     with io.atomic_path(out_barrier) as tmp:
         barrier_df.to_csv(tmp, index=False)
+    resume.remove()
 
 
 def run_align_interpolate(

@@ -12,7 +12,8 @@ rule train_regular:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
     resources:
-        cpus_per_task=lambda wc: job_threads(wc.exp),  # SLURM: not lowered to the host's --cores
+        # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
+        **cluster_resources("train_regular", cpus_per_task=exp_threads),
     params:
         settings=lambda wc: regular_settings(wc.exp),
         seed=lambda wc: int(wc.seed),
@@ -35,6 +36,8 @@ rule train_star:
     conda:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
+    resources:
+        **cluster_resources("train_star"),
     params:
         settings=lambda wc: star_settings(wc.exp, wc.star),
         version=VERSION,
