@@ -6,6 +6,7 @@ rule train_regular:
         data=lambda wc: data_files(wc.exp),
     output:
         model="results/{exp}/regular/{seed}.pt",
+        metrics="results/{exp}/regular/{seed}.metrics.csv",  # per-epoch history, from the .pt
     log:
         "logs/{exp}/regular/{seed}.log",
     conda:
@@ -31,6 +32,7 @@ rule train_star:
         data=lambda wc: data_files(wc.exp),
     output:
         model="results/{exp}/star/{star}.pt",
+        metrics="results/{exp}/star/{star}.metrics.csv",  # per-epoch history, from the .pt
     log:
         "logs/{exp}/star/{star}.log",
     conda:

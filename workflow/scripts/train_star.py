@@ -1,6 +1,7 @@
 """Adapter: train one star model with Starlight (see stardomain.pipeline.run_train_star)."""
 
 from stardomain.pipeline import job, run_train_star
+from stardomain.tracking import write_metrics_csv
 
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_train_star(
@@ -10,5 +11,7 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         snakemake.config["device"],
         progress,
         store=snakemake.config["store"],
+        tracker=snakemake.config["tracker"],
         workers=snakemake.threads,
     )
+    write_metrics_csv(snakemake.output.model, snakemake.output.metrics)  # restored ones too
