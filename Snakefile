@@ -23,7 +23,13 @@ Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 import yaml
 from snakemake.utils import min_version, validate
 
-from stardomain.config import check_config, check_data, check_schema, check_unique_keys
+from stardomain.config import (
+    check_config,
+    check_data,
+    check_extras,
+    check_schema,
+    check_unique_keys,
+)
 
 min_version("9.0")
 
@@ -38,10 +44,12 @@ with open(workflow.source_path(SCHEMA)) as f:
     check_schema(config, yaml.safe_load(f))
 validate(config, SCHEMA)
 check_config(config)
+# 4. optional packages that a key needs (rebasin, ffcv, wandb) import, before any job
+check_extras(config)
 
 
 onstart:
-    # 4. (a real run, not a dry run) the data files of the experiments it builds exist
+    # 5. (a real run, not a dry run) the data files of the experiments it builds exist
     check_data(config)
 
 

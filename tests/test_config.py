@@ -133,3 +133,40 @@ def test_experiments_sharing_a_beton_must_share_the_image_folder():
     )
     config["experiments"]["other"]["data"]["ffcv"] = {"dir": "betons_copy"}
     check_config(config)
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "section, value, key, extra",
+    [
+        ("align", {"matcher": "rebasin"}, "experiments.tiny.align.matcher: 'rebasin'", "rebasin"),
+        ("data", {"name": "imagenet", "root": "tree", "loader": "ffcv"},
+         "experiments.tiny.data.loader: 'ffcv'", "ffcv"),
+        ("tracker", {"name": "wandb"}, "tracker.name: 'wandb'", "wandb"),
+    ],
+)  # fmt: skip
+def test_a_missing_optional_package_is_refused_before_any_job(tmp_path, section, value, key, extra):
+    """Real Snakemake, with the package made unimportable by a module of its name earlier on
+    PYTHONPATH that raises ImportError: the dry run already refuses, naming the key and extra."""
+    import os
+    import subprocess
+    import sys
+
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / f"{extra}.py").write_text(f"raise ImportError('{extra} hidden by this test')\n")
+    config = tiny_config()
+    if section == "tracker":
+        config["tracker"] = value
+    else:
+        config["experiments"]["tiny"][section] = value
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"), "-n"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=f"{shadow}{os.pathsep}{REPO / 'src'}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert f"{key} needs the optional package {extra}, which cannot be imported" in out, out
+    assert f"{extra} hidden by this test" in out and f"pip install -e '.[{extra}]'" in out, out
+    assert "Job stats" not in proc.stdout

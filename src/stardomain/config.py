@@ -322,6 +322,40 @@ def built_experiments(config: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# config key -> (value that needs an optional package, the package to import, its pip extra)
+EXTRAS = {
+    "align.matcher": ("rebasin", "rebasin", "rebasin"),
+    "data.loader": ("ffcv", "ffcv", "ffcv"),
+}
+
+
+def check_extras(config: dict) -> None:
+    """Refuse, before any job, a config that needs an optional package that cannot be imported.
+
+    Checked: `align.matcher: rebasin` and `data.loader: ffcv` of the experiments a run of `all`
+    computes, and `tracker.name: wandb`. The message names the key and the pip extra.
+    """
+    import importlib
+
+    needs = [
+        (f"experiments.{name}.{key}", value, module, extra)
+        for name in built_experiments(config)
+        for key, (value, module, extra) in EXTRAS.items()
+        if config["experiments"][name].get(key.split(".")[0], {}).get(key.split(".")[1]) == value
+    ]
+    if config.get("tracker", {}).get("name") == "wandb":
+        needs.append(("tracker.name", "wandb", "wandb", "wandb"))
+    for key, value, module, extra in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(
+                f"{key}: {value!r} needs the optional package {module}, which cannot be imported "
+                f"({err}); install it with: pip install -e '.[{extra}]' (or pip install "
+                f"'stardomain[{extra}]'), or change {key.rsplit('.', 1)[1]}"
+            ) from None
+
+
 def check_data(config: dict) -> None:
     """Refuse a run whose experiments' data files are absent (before any job: Snakefile onstart)."""
     from stardomain.data import missing_data
