@@ -3,6 +3,7 @@
 Path grammar (every output is a file; <exp> is a key of config["experiments"]):
   results/<exp>/regular/<seed>.pt                   regular model trained from <seed>
   results/<exp>/star/<star>.pt                      star model (Starlight) named <star> in config
+  results/<exp>/{regular/<seed>,star/<star>}.metrics.csv   per-epoch metrics of that model
   results/<exp>/perm/<a>~<b>.pt                     permutation moving model <b> onto model <a>
   results/<exp>/curves/<alignment>/<a>~<b>.csv      interpolation curve a -> b (t, split, loss, accuracy)
   results/<exp>/curves/<alignment>/<a>~<b>.barrier.csv   its barrier row

@@ -197,6 +197,7 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
     config = tiny_config()
     exp = config["experiments"]["tiny"]
     exp.update(seeds=[0, 1, 2], n_anchors=2, n_heldout=1)
+    exp["resources"] = {"runtime": {"train_regular": 7}}  # minutes: an experiment's own limit
     work = repo_root_copy(tmp_path / "cluster", config)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), STARDOMAIN_SLURM_PARTITION="test")
     env["STARDOMAIN_STAR_CPUS"] = "2"  # the test node's CPUs (the profile's default is 8)
@@ -223,6 +224,11 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
     assert star["NumCPUs"] == "2" and train["NumCPUs"] == "1", (star, train)
     star_log = (work / "logs/tiny/star/main.log").read_text()
     assert "2 anchors, re-aligned 2 at a time" in star_log, star_log[:2000]
+    # runtime from the config: the experiment's 7 minutes, the star's default 6 hours
+    assert train["TimeLimit"] == "00:07:00" and star["TimeLimit"] == "06:00:00", (train, star)
+    # the fake GPU: SLURM hands the job a device torch cannot use; the log says so, loudly
+    train_log = (work / "logs/tiny/regular/0.log").read_text()
+    assert "WARNING: device: auto fell back to the CPU, but this job was given a GPU" in train_log
     print(f"{len(jobs)} sbatch submissions; GPU request of SLURM job {train['JobId']} "
           f"({train['Comment']}): TresPerJob={train['TresPerJob']}; star job {star['JobId']}: "
           f"NumCPUs={star['NumCPUs']}, its log: '2 anchors, re-aligned 2 at a time'")  # fmt: skip
