@@ -22,6 +22,7 @@ Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
 
 import yaml
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
 
 from stardomain.config import (
@@ -45,12 +46,14 @@ with open(workflow.source_path(SCHEMA)) as f:
     check_schema(config, yaml.safe_load(f))
 validate(config, SCHEMA)
 check_config(config)
-# 4. optional packages that a key needs (rebasin, ffcv, wandb) import, before any job
-check_extras(config)
 
 
 onstart:
-    # 5. (a real run, not a dry run) the data files of the experiments it builds exist
+    # 4. (a real run, not a dry run) the optional packages a key needs (rebasin, ffcv, wandb)
+    # import here, where the jobs run (not checked with --sdm conda: jobs run in another env)
+    if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+        check_extras(config)
+    # 5. the data files of the experiments it builds exist
     check_data(config)
 
 

@@ -330,7 +330,8 @@ EXTRAS = {
 
 
 def check_extras(config: dict) -> None:
-    """Refuse, before any job, a config that needs an optional package that cannot be imported.
+    """Refuse a config that needs an optional package that cannot be imported (Snakefile onstart:
+    before the first job of a run, where the jobs run).
 
     Checked: `align.matcher: rebasin` and `data.loader: ffcv` of the experiments a run of `all`
     computes, and `tracker.name: wandb`. The message names the key and the pip extra.
