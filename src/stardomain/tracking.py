@@ -53,7 +53,11 @@ def device_report(requested: str, device: torch.device) -> str:
 
 
 def epoch_line(label: str, epochs: int, report: dict) -> str:
-    """One log line: `<label> epoch 3/60: train_loss 0.4123, test_loss ..., lr ..., 1234 images/s`."""
+    """One log line: `<label> epoch 3/60: lr 0.04, train_loss 0.4123, ..., 1234 images/s`.
+
+    report: a history row (epoch counted from 0, lr, losses, accuracies as fractions) plus
+    images_per_s; accuracies are printed in percent, the rest with 4 significant digits.
+    """
     values = [
         f"{k} {100 * v:.2f} %" if k.endswith("accuracy") else f"{k} {v:.4g}"
         for k, v in report.items()
