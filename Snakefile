@@ -3,6 +3,7 @@
 Path grammar (every output is a file; <exp> is a key of config["experiments"]):
   results/<exp>/regular/<seed>.pt                   regular model trained from <seed>
   results/<exp>/star/<star>.pt                      star model (Starlight) named <star> in config
+  results/<exp>/{regular/<seed>,star/<star>}.metrics.csv   per-epoch metrics of that model
   results/<exp>/perm/<a>~<b>.pt                     permutation moving model <b> onto model <a>
   results/<exp>/curves/<alignment>/<a>~<b>.csv      interpolation curve a -> b (t, split, loss, accuracy)
   results/<exp>/curves/<alignment>/<a>~<b>.barrier.csv   its barrier row
@@ -23,11 +24,13 @@ Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
 import os
 
 import yaml
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
 
 from stardomain.config import (
     check_config,
     check_data,
+    check_extras,
     check_schema,
     check_unique_keys,
     coerce_overrides,
@@ -66,7 +69,11 @@ check_config(config)
 
 
 onstart:
-    # 7. (a real run, not a dry run) data.download fetches once, here; the data files exist
+    # 7. (a real run, not a dry run) the optional packages a key needs (rebasin, ffcv, wandb)
+    # import here, where the jobs run (not checked with --sdm conda: jobs run in another env)
+    if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+        check_extras(config)
+    # 8. data.download fetches once, here; the data files exist
     check_data(config)
 
 

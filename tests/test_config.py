@@ -210,3 +210,48 @@ def test_snakemake_shows_a_config_yaml_syntax_error_before_any_job(tmp_path: Pat
     assert f"config.yaml, line {line}, column 6: while parsing a flow sequence" in out, out
     assert f"{line} | {text}" in out and "not valid JSON or YAML" not in out
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "section, value, key, extra",
+    [
+        ("align", {"matcher": "rebasin"}, "experiments.tiny.align.matcher: 'rebasin'", "rebasin"),
+        ("data", {"name": "imagenet", "root": "tree", "loader": "ffcv"},
+         "experiments.tiny.data.loader: 'ffcv'", "ffcv"),
+        ("tracker", {"name": "wandb"}, "tracker.name: 'wandb'", "wandb"),
+    ],
+)  # fmt: skip
+def test_a_missing_optional_package_is_refused_before_any_job(tmp_path, section, value, key, extra):
+    """Real Snakemake (a run, not a dry run), with the package made unimportable by a module of
+    its name earlier on PYTHONPATH that raises ImportError: refused before the first job, with a
+    message naming the key and the extra. A dry run still plans the DAG."""
+    import os
+    import subprocess
+    import sys
+
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / f"{extra}.py").write_text(f"raise ImportError('{extra} hidden by this test')\n")
+    config = tiny_config()
+    if section == "tracker":
+        config["tracker"] = value
+    else:
+        config["experiments"]["tiny"][section] = value
+    if section == "data":  # the .beton jobs need their image folders to plan the DAG
+        from fake_data import write_imagefolder_smooth
+
+        write_imagefolder_smooth(tmp_path / "tree", classes=2, per_class=(3, 1))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+           "--directory", str(tmp_path), "--configfile", str(tmp_path / "config.yaml"),
+           "--cores", "1"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=f"{shadow}{os.pathsep}{REPO / 'src'}")
+    dry = subprocess.run([*cmd, "-n"], capture_output=True, text=True, env=env, timeout=300)
+    assert dry.returncode == 0 and "train_regular" in dry.stdout, dry.stdout + dry.stderr
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert f"{key} needs the optional package {extra}, which cannot be imported" in out, out
+    assert f"{extra} hidden by this test" in out and f"pip install -e '.[{extra}]'" in out, out
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "results").exists()

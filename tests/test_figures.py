@@ -214,6 +214,56 @@ def test_figures_are_written_with_the_style_dpi(tmp_path):
     assert sizes[100][0] == pytest.approx(2 * sizes[50][0], abs=2)  # 7.0 in x dpi
 
 
+def test_fig2_is_drawn_by_seaborn_with_std_bands_in_the_pair_kind_palette(tmp_path, monkeypatch):
+    """Each pair kind's line is the mean over its pairs, its band mean ± std (n - 1), in the one
+    colour seaborn's colour-blind palette gives that kind, the same in the other figures."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.colors import to_hex
+
+    rng = np.random.default_rng(0)
+    rows = [
+        dict(experiment="e", kind=kind, alignment=alignment, a=a, b=f"regular-{b}", t=t,
+             split=split, loss=float(rng.uniform(0, 2)), accuracy=float(rng.uniform(0.5, 1)))
+        for kind, alignment, a in [("regular-regular", "permuted", "regular-0"),
+                                   ("star-heldout", "permuted", "star-main"),
+                                   ("star-heldout", "naive", "star-main")]
+        for b in (5, 6, 7) for t in (0.0, 0.5, 1.0) for split in ("train", "test")
+    ]  # fmt: skip
+    curves = pd.DataFrame(rows)
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)  # keep the figure to inspect it
+    plots.fig2(curves, [str(tmp_path / "fig2.png")], STYLE)
+    (fig,) = drawn
+    ax = fig.axes[0]  # loss, train split
+    colours = sns.color_palette("colorblind").as_hex()
+    palette = {"regular–regular (permuted)": colours[1], "star–held-out (naive)": colours[2],
+               "star–held-out (permuted)": colours[3]}  # fmt: skip
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert {k: to_hex(v.get_color()) for k, v in lines.items()} == palette
+    assert list(plots.PALETTE.values())[:5] == colours[:5]
+    assert plots.STAR["color"] == palette["star–held-out (permuted)"]  # same colour elsewhere
+    bands = [c for c in ax.collections if len(c.get_paths())]
+    assert len(bands) == 3
+    for label, line in lines.items():
+        kind = {"regular–regular (permuted)": ("regular-regular", "permuted"),
+                "star–held-out (naive)": ("star-heldout", "naive"),
+                "star–held-out (permuted)": ("star-heldout", "permuted")}[label]  # fmt: skip
+        sel = curves[(curves["split"] == "train") & (curves["kind"] == kind[0])
+                     & (curves["alignment"] == kind[1])]  # fmt: skip
+        stats = sel.groupby("t")["loss"].agg(["mean", "std"])
+        np.testing.assert_allclose(line.get_ydata(), stats["mean"])
+        (band,) = [b for b in bands if to_hex(b.get_facecolor()[0]) == palette[label]]
+        ys = band.get_paths()[0].vertices[:, 1]
+        np.testing.assert_allclose(
+            [ys.min(), ys.max()],
+            [(stats["mean"] - stats["std"]).min(), (stats["mean"] + stats["std"]).max()],
+        )
+    assert (tmp_path / "fig2.png").exists()
+    monkeypatch.undo()
+    plt.close(fig)
+
+
 # ---- config --------------------------------------------------------------------------------------
 
 

@@ -217,3 +217,36 @@ def test_starlight_resumes_bitwise(tmp_path, realign, precision):
     assert history_r == history_u
     for p, q in zip(perms_r, perms_u, strict=True):
         assert all(torch.equal(p[k], q[k]) for k in q)
+
+
+def test_curve_job_stopped_mid_curve_resumes_at_next_t(tmp_path):
+    """A curve job (SLURM time limit) keeps its finished t; the resubmitted one evaluates the
+    rest only, and writes the curve of an uninterrupted run, byte for byte."""
+    from stardomain.pipeline import run_curve
+
+    exp = experiment(train={"epochs": 2})
+    exp["eval"]["grid"] = [0.0, 0.25, 0.5, 0.75, 1.0]
+    for seed in (0, 1):
+        run_train_regular(str(tmp_path / f"{seed}.pt"), regular_settings(exp), seed, "cpu")
+    settings = dict(data=exp["data"], model=exp["model"], eval=exp["eval"])
+    pair = dict(experiment="tiny", kind="regular-regular", alignment="naive", a="r0", b="r1")
+
+    def curve(name, progress=None):
+        out = tmp_path / f"{name}.csv"
+        run_curve(str(out), str(tmp_path / f"{name}.barrier.csv"), str(tmp_path / "0.pt"),
+                  str(tmp_path / "1.pt"), None, settings, pair, "cpu", progress)  # fmt: skip
+        return out
+
+    stopped: list[float] = []
+    with pytest.raises(Interrupt):
+        curve("stopped", stop_after(3, stopped))
+    assert stopped == [0.0, 0.25, 0.5]
+    assert not (tmp_path / "stopped.csv").exists()
+    seen: list[float] = []
+    out = curve("stopped", lambda ts, desc=None: seen.extend(ts) or ts)
+    assert seen == [0.75, 1.0]  # only the points the stopped job had not finished
+    assert not Path(f"{out}.resume").exists()
+    assert out.read_text() == curve("unbroken").read_text()
+    assert (tmp_path / "stopped.barrier.csv").read_text() == (
+        tmp_path / "unbroken.barrier.csv"
+    ).read_text()

@@ -10,6 +10,7 @@ and slurm-client (.ci/run installs them) and is skipped, with the reason, withou
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
@@ -78,7 +79,8 @@ def test_profile_dry_run(tmp_path):
     resources = dict(re.findall(r"^\s*rule (\w+):.*?resources: ([^\n]*)", out, re.M | re.S))
     for rule in HEAVY:
         assert "gpu=1" in resources[rule] and "gpu_model=a100" in resources[rule], rule
-    assert "runtime=120" in resources["train_regular"]  # attempt 1 of "120 * attempt"
+    assert "runtime=120" in resources["train_regular"]  # attempt 1 of 120 minutes x attempt
+    assert all("slurm_partition" not in r for r in resources.values())  # the plugin chooses
     groups = out.count("Group job pairs")
     local = sum(n for rule, n in stats.items() if rule not in HEAVY)
     sbatch = stats["train_regular"] + stats["train_star"] + stats["ensemble"] + groups
@@ -87,6 +89,75 @@ def test_profile_dry_run(tmp_path):
     # one job per connected piece: a naive curve, or a permuted pair's alignment and curve
     pieces = stats["interpolate"] + stats["align_interpolate"]
     assert groups == -(-pieces // 10)  # pieces, 10 to a group job
+
+
+def rule_resources(output: str) -> dict[str, list[str]]:
+    """Rule -> the `resources:` line of each of its jobs, from a dry run's job listing."""
+    found: dict[str, list[str]] = {}
+    for m in re.finditer(r"^\s*rule (\w+):.*?resources: ([^\n]*)", output, re.M | re.S):
+        found.setdefault(m[1], []).append(m[2])
+    return found
+
+
+def test_user_profile_is_not_overridden_by_the_workflow_profile(tmp_path):
+    """Snakemake reads profiles/default next to any --profile and lets it win key by key; its
+    keys (cores, ...) must apply only when no profile is given. A user profile's `cores: 1`
+    lowers a star's 2 threads to 1; the workflow profile's `cores: all` would have kept 2."""
+    config = tiny_config()
+    work = repo_root_copy(tmp_path / "root", config)
+    user = tmp_path / "site"
+    user.mkdir()
+    (user / "config.yaml").write_text("cores: 1\nset-threads: {train_star: 2}\n")
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+    target = "results/tiny/star/main.pt"
+    for flags in (["--profile", str(user)], [f"--profile={user}"]):
+        proc = literal(*flags, "-n", target, cwd=work, env=env, timeout=300)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out
+        star = out[out.index("rule train_star:") :].split("\n\n")[0]
+        assert "threads: 2" not in star, star  # cores 1 held (1 thread is not printed)
+    # without a profile, the workflow profile's cores (all) let the star have its 2 threads
+    proc = literal("--set-threads", "train_star=2", "-n", "--", target, cwd=work, env=env,
+                   timeout=300)  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    if (os.cpu_count() or 1) >= 2:
+        assert "threads: 2" in out[out.index("rule train_star:") :], out
+
+
+def test_resources_per_rule_and_experiment_from_the_config(tmp_path):
+    """Runtime, memory, partition and account come from config.yaml's `resources:` (per rule) and
+    an experiment's own `resources:` (per experiment), through the unedited profile; no partition
+    is forced: without one set anywhere, the plugin chooses."""
+    config = tiny_config()
+    config["experiments"]["big"] = copy.deepcopy(config["experiments"]["tiny"])
+    config["all"] = ["tiny", "big"]
+    config["resources"] = {"runtime": {"train_regular": 45}, "slurm_account": {"train_star": "lab"}}
+    config["experiments"]["big"]["resources"] = {
+        "runtime": {"train_regular": 1440, "align_interpolate": 300},
+        "mem_mb": {"train_regular": 64000},
+        "slurm_partition": {"train_regular": "long"},
+    }
+    work = repo_root_copy(tmp_path / "root", config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STARDOMAIN_SLURM")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    proc = literal("--profile", "slurm", "-n", "all", cwd=work, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    jobs = rule_resources(out)
+    tiny = [r for r in jobs["train_regular"] if "runtime=45," in r]
+    big = [r for r in jobs["train_regular"] if "runtime=1440," in r]
+    assert len(tiny) == len(big) == 4, jobs["train_regular"]
+    assert all("mem_mb=16000," in r and "slurm_partition" not in r for r in tiny), tiny
+    assert all("mem_mb=64000," in r and "slurm_partition=long" in r for r in big), big
+    assert all("slurm_account=lab" in r and "runtime=360," in r for r in jobs["train_star"])
+    assert {r.count("runtime=300,") for r in jobs["align_interpolate"]} == {0, 1}
+    # a site's partition applies where the config names none
+    env["STARDOMAIN_SLURM_PARTITION"] = "gpu_small"
+    proc = literal("--profile", "slurm", "-n", "all", cwd=work, env=env, timeout=300)
+    jobs = rule_resources(proc.stdout + proc.stderr)
+    parts = [re.search(r"slurm_partition=(\w+)", r)[1] for r in jobs["train_regular"]]
+    assert sorted(parts) == ["gpu_small"] * 4 + ["long"] * 4, parts
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +197,7 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
     config = tiny_config()
     exp = config["experiments"]["tiny"]
     exp.update(seeds=[0, 1, 2], n_anchors=2, n_heldout=1)
+    exp["resources"] = {"runtime": {"train_regular": 7}}  # minutes: an experiment's own limit
     work = repo_root_copy(tmp_path / "cluster", config)
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), STARDOMAIN_SLURM_PARTITION="test")
     env["STARDOMAIN_STAR_CPUS"] = "2"  # the test node's CPUs (the profile's default is 8)
@@ -152,6 +224,11 @@ def test_tiny_experiment_through_slurm(slurm_cluster, tmp_path):
     assert star["NumCPUs"] == "2" and train["NumCPUs"] == "1", (star, train)
     star_log = (work / "logs/tiny/star/main.log").read_text()
     assert "2 anchors, re-aligned 2 at a time" in star_log, star_log[:2000]
+    # runtime from the config: the experiment's 7 minutes, the star's default 6 hours
+    assert train["TimeLimit"] == "00:07:00" and star["TimeLimit"] == "06:00:00", (train, star)
+    # the fake GPU: SLURM hands the job a device torch cannot use; the log says so, loudly
+    train_log = (work / "logs/tiny/regular/0.log").read_text()
+    assert "WARNING: device: auto fell back to the CPU, but this job was given a GPU" in train_log
     print(f"{len(jobs)} sbatch submissions; GPU request of SLURM job {train['JobId']} "
           f"({train['Comment']}): TresPerJob={train['TresPerJob']}; star job {star['JobId']}: "
           f"NumCPUs={star['NumCPUs']}, its log: '2 anchors, re-aligned 2 at a time'")  # fmt: skip

@@ -15,6 +15,7 @@ from torch import nn
 
 from stardomain.data import Data
 from stardomain.evaluate import evaluate_at, interpolate_state, param_keys
+from stardomain.resume import PointsFile
 
 State = dict[str, torch.Tensor]
 SPLITS = ("train", "test")
@@ -66,6 +67,7 @@ def curve(
     bn_max_batches: int | None,
     seed: int = 0,
     progress: Callable | None = None,
+    resume: PointsFile | None = None,
     *,
     train_subset: int | None = None,
     test_subset: int | None = None,
@@ -74,6 +76,8 @@ def curve(
 
     BN statistics are re-estimated at interior t (not at the endpoints, which keep their own) on
     `bn_max_batches` shuffled training batches (None: a full pass), in a fixed order from `seed`.
+    resume: side file of finished points: its points are not evaluated again, and every newly
+    finished point is added to it (a job stopped at a time limit continues at the next t).
     `train_subset` / `test_subset`: evaluate on that many images of the split, the same seeded
     random subset (`seed`) at every t and for both endpoints (None: the whole split, the paper's
     protocol). Returns long-format rows: t, split, loss, accuracy.
@@ -86,9 +90,10 @@ def curve(
         "train": Subset(data, "train", eval_batch_size, train_subset, seed),
         "test": Subset(data, "test", eval_batch_size, test_subset, seed),
     }
-    rows = []
-    for t in progress(grid, desc="t") if progress else grid:
-        t = float(t)
+    rows = resume.load() if resume is not None else []
+    done = {r["t"] for r in rows}
+    todo = [float(t) for t in grid if float(t) not in done]
+    for t in progress(todo, desc="t") if progress else todo:
         interior = 0.0 < t < 1.0
         # BN statistics from the augmented training loader, as the paper
         bn = data.batches("train", bn_batch_size, True, seed, augment=True) if interior else None
@@ -96,6 +101,8 @@ def curve(
         metrics = evaluate_at(model, state, splits, bn, bn_max_batches)
         for split, (loss, acc) in metrics.items():
             rows.append(dict(t=t, split=split, loss=loss, accuracy=acc))
+        if resume is not None:
+            resume.save(rows)
     return rows
 
 

@@ -458,6 +458,41 @@ def built_experiments(config: dict) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+# config key -> (value that needs an optional package, the package to import, its pip extra)
+EXTRAS = {
+    "align.matcher": ("rebasin", "rebasin", "rebasin"),
+    "data.loader": ("ffcv", "ffcv", "ffcv"),
+}
+
+
+def check_extras(config: dict) -> None:
+    """Refuse a config that needs an optional package that cannot be imported (Snakefile onstart:
+    before the first job of a run, where the jobs run).
+
+    Checked: `align.matcher: rebasin` and `data.loader: ffcv` of the experiments a run of `all`
+    computes, and `tracker.name: wandb`. The message names the key and the pip extra.
+    """
+    import importlib
+
+    needs = [
+        (f"experiments.{name}.{key}", value, module, extra)
+        for name in built_experiments(config)
+        for key, (value, module, extra) in EXTRAS.items()
+        if config["experiments"][name].get(key.split(".")[0], {}).get(key.split(".")[1]) == value
+    ]
+    if config.get("tracker", {}).get("name") == "wandb":
+        needs.append(("tracker.name", "wandb", "wandb", "wandb"))
+    for key, value, module, extra in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(
+                f"{key}: {value!r} needs the optional package {module}, which cannot be imported "
+                f"({err}); install it with: pip install -e '.[{extra}]' (or pip install "
+                f"'stardomain[{extra}]'), or change {key.rsplit('.', 1)[1]}"
+            ) from None
+
+
 def check_data(config: dict) -> None:
     """Download what `data.download` asks for, then refuse a run whose data files are absent.
 
@@ -470,3 +505,20 @@ def check_data(config: dict) -> None:
         problem = missing_data(config["experiments"][name]["data"])  # "data.root: ..."
         if problem is not None:
             raise ConfigError(f"experiments.{name}.{problem}")
+
+
+def job_resources(config: dict, exp: str | None, rule: str) -> dict:
+    """Cluster requests of one job of `rule` for experiment `exp` (None: a job of no experiment).
+
+    Config `resources.<request>.<rule>` (schema defaults filled), each entry overridden by
+    `experiments.<exp>.resources.<request>.<rule>`; requests set nowhere are left out.
+    Returns e.g. {"runtime": 120, "mem_mb": 16000, "slurm_partition": "gpu"} (minutes, MB).
+    """
+    own = config["experiments"][exp].get("resources", {}) if exp is not None else {}
+    top = config.get("resources", {})
+    out = {}
+    for request in dict.fromkeys([*top, *own]):
+        value = own.get(request, {}).get(rule, top.get(request, {}).get(rule))
+        if value is not None:
+            out[request] = value
+    return out

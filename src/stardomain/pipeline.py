@@ -25,17 +25,41 @@ from stardomain.models import build_model, model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
 from stardomain.provenance import job_provenance
-from stardomain.resume import ResumeFile
+from stardomain.resume import PointsFile, ResumeFile
 from stardomain.starlight import train_star
-from stardomain.store import ModelStore
+from stardomain.store import ModelStore, file_digest
+from stardomain.tracking import (
+    EpochReporter,
+    device_report,
+    expected_gpu,
+    open_tracker,
+)
 from stardomain.train import train_regular
 
 
-def resolve_device(device: str) -> torch.device:
-    """`auto` -> CUDA if available, else CPU; anything else is passed to `torch.device`."""
+def resolve_device(device: str | torch.device) -> torch.device:
+    """`auto` -> CUDA if available, else CPU; anything else is passed to `torch.device`.
+
+    Prints the device line of the job's log (stardomain.tracking.device_report: a loud warning
+    when `auto` falls back to the CPU on a job given a GPU). A CUDA device that torch cannot see
+    (a CPU-only build, no GPU on the node) is an error, never a silent CPU run. An already
+    resolved `torch.device` is returned as it is.
+    """
+    if isinstance(device, torch.device):
+        return device
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+        resolved = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        resolved = torch.device(device)
+        if resolved.type == "cuda" and not torch.cuda.is_available():
+            gpu = expected_gpu() or "no GPU variable set"
+            raise RuntimeError(
+                f"device: {device!r}, but torch sees no CUDA device (torch {torch.__version__}, "
+                f"CUDA build {torch.version.cuda or 'none'}; {gpu}). Run on a GPU node with a "
+                "CUDA build of torch (docs/slurm.md), or set device: auto or cpu"
+            )
+    print(device_report(device, resolved), flush=True)
+    return resolved
 
 
 def _exit_on_sigterm(signum, frame):
@@ -80,13 +104,20 @@ def _state(path: str, arch: dict, device) -> dict[str, torch.Tensor]:
 
 
 def run_train_regular(
-    out: str, settings: dict, seed: int, device: str, progress=None, store: str | None = None
+    out: str,
+    settings: dict,
+    seed: int,
+    device: str,
+    progress=None,
+    store: str | None = None,
+    tracker: dict | None = None,
 ) -> None:
     """Train one regular model from `seed`; settings = {experiment, data, model, train}.
 
     `store`: the model store's folder (None: off); a model stored for the same provenance
     (stardomain.provenance: tracked settings, factory source, numerics version) is restored
     instead of trained, and a trained one is stored (stardomain.store).
+    `tracker`: the config's `tracker` (None: off; stardomain.tracking).
     """
     provenance = job_provenance(settings, seed=seed, role="regular")
     models = ModelStore.open(store)
@@ -98,11 +129,21 @@ def run_train_regular(
     model = _model(settings["model"], data, seed, device)
     label = f"{settings['experiment']}/regular-{seed}"
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
-    history = train_regular(model, data, settings["train"], seed, label, progress, resume)
+    report = _reporter(label, settings, "regular", settings["train"]["epochs"], tracker)
+    history = train_regular(
+        model, data, settings["train"], seed, label, progress, resume, on_epoch=report
+    )
+    report.finish()
     io.save_model(out, model.state_dict(), arch_of(settings["model"], data), provenance, history)
     resume.remove()
     if models:
         models.keep(key, out)
+
+
+def _reporter(label: str, settings: dict, role: str, epochs: int, tracker: dict | None):
+    """The per-epoch log lines of a training job, and its tracker run (config `tracker`)."""
+    run = open_tracker(tracker, label, settings["experiment"], role, settings, "logs")
+    return EpochReporter(label, epochs, run)
 
 
 def run_train_star(
@@ -113,10 +154,11 @@ def run_train_star(
     progress=None,
     store: str | None = None,
     workers: int = 1,
+    tracker: dict | None = None,
 ) -> None:
     """Starlight for one star; settings = {experiment, name, data, model, train, star, align}.
 
-    `store` as in `run_train_regular`; a star's key also digests the bytes of its anchor files.
+    `store`, `tracker` as in `run_train_regular`; a star's key also digests its anchors' bytes.
     `workers`: anchors re-aligned at once (the job's CPU threads); the star does not depend on it.
     """
     star = settings["star"]
@@ -132,6 +174,8 @@ def run_train_star(
     model = _model(settings["model"], data, star["seed"], device)
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
     print(f"{len(anchors)} anchors, re-aligned {max(1, min(workers, len(anchors)))} at a time")
+    label = f"{settings['experiment']}/star-{settings['name']}"
+    report = _reporter(label, settings, "star", star["epochs"], tracker)
     history, perms = train_star(
         model,
         anchors,
@@ -141,11 +185,13 @@ def run_train_star(
         star,
         settings["align"],
         seed=star["seed"],
-        label=f"{settings['experiment']}/star-{settings['name']}",
+        label=label,
         progress=progress,
         resume=resume,
         workers=workers,
+        on_epoch=report,
     )
+    report.finish()
     moved = [fraction_moved(p) for p in perms]
     metrics = dict(history=history, anchor_fraction_moved=moved)
     io.save_model(out, model.state_dict(), arch, provenance, metrics)
@@ -252,6 +298,9 @@ def run_curve(
         )
     ev = settings["eval"]
     model = _model(settings["model"], data, 0, device)
+    inputs = [p for p in (a_path, b_path, perm_path) if p is not None]
+    key = dict(settings=settings, pair=pair, sha256=[file_digest(p) for p in inputs])
+    resume = PointsFile.beside(out_curve, key)  # a restarted job continues at the next t
     rows = barrier.curve(
         model,
         state_a,
@@ -263,6 +312,7 @@ def run_curve(
         ev["bn_batches"],
         seed=ev["seed"],
         progress=progress,
+        resume=resume,
         train_subset=ev.get("train_subset"),
         test_subset=ev.get("test_subset"),
     )
@@ -272,6 +322,7 @@ def run_curve(
         curve_df.to_csv(tmp, index=False)
     with io.atomic_path(out_barrier) as tmp:
         barrier_df.to_csv(tmp, index=False)
+    resume.remove()
 
 
 def run_align_interpolate(
@@ -289,7 +340,8 @@ def run_align_interpolate(
 
     settings = {data, model, align, eval}; pair as in `run_curve`. The data set is loaded once.
     """
-    data = load_data(settings["data"], resolve_device(device))
+    device = resolve_device(device)
+    data = load_data(settings["data"], device)
     run_align(out_perm, a_path, b_path, settings, device, data=data)
     run_curve(
         out_curve, out_barrier, a_path, b_path, out_perm, settings, pair, device, progress, data

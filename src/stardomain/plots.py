@@ -7,8 +7,10 @@
   through the origin fitted by least squares (the paper's width/depth figure: star ~ 0.31 x regular).
 - `fig_ensemble`: accuracy, ECE and misclassification AUROC of a single model, the star, the anchors'
   deep ensemble and BMA over the star domain.
-Lines differ in colour, dash and marker and bars in hatch, so every figure survives greyscale.
-`style` is the config's `figures.style` ({dpi, font_size}).
+Drawn with seaborn (its `whitegrid` style; curves with `sns.lineplot`, mean and ±1 std band over
+pairs). Every pair kind has one colour of seaborn's colour-blind palette (`PALETTE`) in every figure;
+lines also differ in dash and marker, so every figure survives greyscale. `style` is the config's
+`figures.style` ({dpi, font_size}).
 """
 
 from __future__ import annotations
@@ -19,19 +21,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from stardomain.io import atomic_path
 
-STYLES = {  # (kind, alignment) -> label, colour, dash, marker
-    ("regular-regular", "naive"): ("regular–regular (naive)", "#999999", (0, (1, 1)), "x"),
-    ("regular-regular", "permuted"): ("regular–regular (permuted)", "#d95f02", "--", "s"),
-    ("star-heldout", "naive"): ("star–held-out (naive)", "#7570b3", (0, (3, 1, 1, 1)), "v"),
-    ("star-heldout", "permuted"): ("star–held-out (permuted)", "#1b9e77", "-", "o"),
-    ("star-anchor", "permuted"): ("star–anchor (permuted)", "#000000", "-.", "^"),
+KINDS = {  # (kind, alignment) -> label, dash, marker
+    ("regular-regular", "naive"): ("regular–regular (naive)", (0, (1, 1)), "x"),
+    ("regular-regular", "permuted"): ("regular–regular (permuted)", "--", "s"),
+    ("star-heldout", "naive"): ("star–held-out (naive)", (0, (3, 1, 1, 1)), "v"),
+    ("star-heldout", "permuted"): ("star–held-out (permuted)", "-", "o"),
+    ("star-anchor", "permuted"): ("star–anchor (permuted)", "-.", "^"),
 }
+# one colour per pair kind, the same in every figure (seaborn's colour-blind palette)
+PALETTE = dict(zip(KINDS, sns.color_palette("colorblind", len(KINDS)).as_hex(), strict=True))
 METRICS = {"loss": "cross-entropy loss (nats)", "accuracy": "accuracy (%)"}
-STAR = dict(color="#1b9e77", linestyle="-", marker="o", label="star–held-out (permuted)")
-REGULAR = dict(color="#d95f02", linestyle="--", marker="s", label="regular–regular (permuted)")
+STAR = dict(color=PALETTE["star-heldout", "permuted"], linestyle="-", marker="o",
+            label="star–held-out (permuted)")  # fmt: skip
+REGULAR = dict(color=PALETTE["regular-regular", "permuted"], linestyle="--", marker="s",
+               label="regular–regular (permuted)")  # fmt: skip
 BARRIER = {"train": "train-loss barrier (nats)", "test": "test-loss barrier (nats)"}
 
 
@@ -43,7 +50,8 @@ def figure(out_paths: list[str], style: dict, *args, **kwargs) -> Iterator[tuple
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with plt.rc_context({"font.size": style["font_size"], "axes.grid": True, "grid.alpha": 0.3}):
+    theme = {**sns.axes_style("whitegrid"), "font.size": style["font_size"]}
+    with plt.rc_context(theme):
         fig, axes = plt.subplots(*args, squeeze=False, **kwargs)
         try:
             yield fig, axes
@@ -52,11 +60,6 @@ def figure(out_paths: list[str], style: dict, *args, **kwargs) -> Iterator[tuple
                     fig.savefig(tmp, dpi=style["dpi"], format=Path(path).suffix.lstrip("."))
         finally:
             plt.close(fig)
-
-
-def _band(ax, x, mean, std, **line) -> None:
-    ax.plot(x, mean, markersize=3, **line)
-    ax.fill_between(x, mean - std, mean + std, color=line["color"], alpha=0.15)
 
 
 def fig2(curves: pd.DataFrame, out_paths: list[str], style: dict, stars=None) -> None:
@@ -73,16 +76,18 @@ def fig2(curves: pd.DataFrame, out_paths: list[str], style: dict, stars=None) ->
             names = sorted(part.loc[part["kind"] != "regular-regular", "a"].unique())
             for row, (metric, ylabel) in enumerate(METRICS.items()):
                 ax = axes[row][col]
-                for (kind, alignment), (label, colour, dash, marker) in STYLES.items():
+                for (kind, alignment), (label, dash, marker) in KINDS.items():
                     sel = part[(part["kind"] == kind) & (part["alignment"] == alignment)]
                     for star in names if kind != "regular-regular" else [None]:
                         lines = sel if star is None else sel[sel["a"] == star]
                         if lines.empty:
                             continue
-                        stats = lines.groupby("t")[metric].agg(["mean", "std"]).fillna(0.0)
                         name = label if star is None or len(names) == 1 else f"{label} {star}"
-                        _band(ax, stats.index, stats["mean"], stats["std"], color=colour,
-                              linestyle=dash, marker=marker, label=name)  # fmt: skip
+                        # mean over pairs at each t, band: ±1 std (pandas' n-1 normalisation)
+                        sns.lineplot(lines, x="t", y=metric, errorbar="sd", ax=ax, label=name,
+                                     color=PALETTE[kind, alignment], linestyle=dash,
+                                     marker=marker, markersize=3, err_kws={"alpha": 0.15},
+                                     legend=False)  # fmt: skip
                 ax.set_xlabel("interpolation coefficient t")
                 ax.set_ylabel(ylabel)
                 if row == 0:

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from stardomain import io
+from stardomain.provenance import NUMERICS_VERSION
 
 RESUME_FORMAT = "stardomain.resume/1"
 
@@ -132,4 +133,51 @@ class ResumeFile:
 
     def remove(self) -> None:
         """Delete the side file (after the model file has been written)."""
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass
+class PointsFile:
+    """Finished grid points of an interpolation curve (`barrier.curve`), beside its output.
+
+    A curve job evaluates one t after another; each finished t is appended here (JSON rows,
+    rewritten atomically), so a job stopped at its time limit continues at the next t when it is
+    resubmitted, and the curve equals an uninterrupted one (each t is evaluated on its own). The
+    key names the run (settings, pair, the models' sha256); a file with another key is ignored.
+    """
+
+    path: Path
+    key: str
+
+    @classmethod
+    def beside(cls, out: str | os.PathLike, key: dict) -> PointsFile:
+        """The side file `<out>.resume` of curve file `out`, for the run described by `key`."""
+        key = {**key, "numerics": NUMERICS_VERSION}
+        return cls(Path(f"{out}.resume"), json.dumps(key, sort_keys=True, default=str))
+
+    def load(self) -> list[dict]:
+        """Rows of the points finished by an earlier run of this key (else [])."""
+        try:
+            state = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return []
+        if not isinstance(state, dict) or state.get("key") != self.key:
+            print(
+                f"{self.path}: left by a run with other settings; starting at t = 0",
+                file=sys.stderr,
+            )
+            return []
+        rows = state["rows"]
+        print(
+            f"{self.path}: resuming after {len({r['t'] for r in rows})} finished t", file=sys.stderr
+        )
+        return rows
+
+    def save(self, rows: list[dict]) -> None:
+        """Record the rows of every point finished so far."""
+        with io.atomic_path(self.path) as tmp:
+            tmp.write_text(json.dumps(dict(key=self.key, rows=rows)))
+
+    def remove(self) -> None:
+        """Delete the side file (after the curve file has been written)."""
         self.path.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ at full precision; with fp16 the GradScaler's power-of-two scale cancels exactly
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -27,7 +28,7 @@ from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
 from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile
-from stardomain.train import epoch_row, make_optimizer, make_scheduler
+from stardomain.train import epoch_row, images_per_second, make_optimizer, make_scheduler
 
 State = dict[str, torch.Tensor]
 # When Starlight re-aligns its anchors (`star.realign`): the paper's text says at the start of every
@@ -124,6 +125,7 @@ def train_star(
     resume: ResumeFile | None = None,
     precision: Precision | None = None,
     workers: int = 1,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> tuple[list[dict], list[Perm]]:
     """Algorithm 1: train `model` (already initialised from the star's seed) in place.
 
@@ -134,6 +136,7 @@ def train_star(
     if it holds this run's state, training continues at its next epoch (stardomain.resume).
     precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
     workers: anchors re-aligned at once (threads; `align_anchors`); the result does not depend on it.
+    on_epoch: as in `train.train_regular` (images/s of the whole epoch, re-alignment included).
     Dropout layers are active at theta(t) (and in the star's own forward with mu_star > 0), as
     in regular training; evaluation (test metrics, barriers) runs in eval mode, without them.
     Returns per-epoch metrics and each anchor's final permutation onto the star (none with
@@ -170,6 +173,7 @@ def train_star(
             perms = [p and {k: v.to(device) for k, v in p.items()} for p in extra["perms"]]
             scratch = {k: v.to(device) for k, v in extra["scratch"].items()}
     for epoch in progress(range(start, epochs), desc=label) if progress else range(start, epochs):
+        start_time, images = time.perf_counter(), 0
         # (step 1) re-align every anchor to the current star: every epoch (the paper), before
         # the first epoch only ("once"), or never (anchors as trained; REALIGN)
         if realign == "every_epoch" or (epoch == 0 and realign == "once"):
@@ -200,6 +204,7 @@ def train_star(
             backward_step(loss, opt, scaler)
             sched.step()
             loss_sum += loss.detach()  # stays on device: no sync per step
+            images += len(y)
         # after each epoch: re-estimate the star's own BN statistics on training data, on the
         # augmented training loader as the paper; `bn_batches` bounds it in all but the last epoch
         if has_batchnorm(model):
@@ -207,11 +212,14 @@ def train_star(
             k = None if epoch == epochs - 1 else star.get("bn_batches")
             with precision.autocast():  # as the BN statistics of regular training
                 reestimate_bn(model, bn, k)
+        speed = images_per_second(loss_sum, images, start_time)
         where = f"{label}, epoch {epoch}"
         row = epoch_row(
             model, data, precision, sched, loss_sum, len(batches), "train_loss_interpolated", where
         )
         history.append(dict(epoch=epoch, **row))
+        if on_epoch is not None:
+            on_epoch(dict(history[-1], images_per_s=speed))
         if resume is not None:
             extra = dict(rng=rng.bit_generator.state, perms=perms, scratch=scratch)
             resume.save(epoch + 1, history, model, opt, sched, batches, extra, scaler)

@@ -8,6 +8,7 @@ metrics. Mixed precision and channels-last (`train.amp`, `train.channels_last`):
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import torch
@@ -99,6 +100,13 @@ def epoch_row(
     }
 
 
+def images_per_second(loss_sum: torch.Tensor, images: int, start: float) -> float:
+    """Throughput of an epoch: `images` trained on since `start` (time.perf_counter), once the
+    device has finished the epoch's queued steps (reading `loss_sum` waits for them)."""
+    loss_sum.item()
+    return images / max(time.perf_counter() - start, 1e-9)
+
+
 def train_step(
     model: nn.Module,
     x: torch.Tensor,
@@ -127,12 +135,16 @@ def train_regular(
     progress: Callable | None = None,
     resume: ResumeFile | None = None,
     precision: Precision | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
 ) -> list[dict]:
     """Train `model` in place with the recipe; data order drawn from `seed`.
 
     resume: side file saved after every epoch; if it holds this run's state, training continues
     at its next epoch (stardomain.resume).
     precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
+    on_epoch: called after every epoch with its history row plus `images_per_s` (the log line,
+    a tracker: stardomain.tracking); the throughput is not part of the history, which stays
+    bitwise reproducible.
     Returns one dict per epoch: epoch, lr, train_loss (running mean over the epoch's batches),
     test_loss, test_accuracy.
     """
@@ -151,13 +163,18 @@ def train_regular(
     for epoch in progress(epochs, desc=label) if progress else epochs:
         model.train()
         loss_sum = torch.zeros((), device=device)
+        start_time, images = time.perf_counter(), 0
         for x, y in batches:
             loss_sum += train_step(  # stays on device: no sync per step
                 model, x, y, opt, sched, recipe["label_smoothing"], precision, scaler
             )
+            images += len(y)
+        speed = images_per_second(loss_sum, images, start_time)
         where = f"{label}, epoch {epoch}"
         row = epoch_row(model, data, precision, sched, loss_sum, len(batches), "train_loss", where)
         history.append(dict(epoch=epoch, **row))
+        if on_epoch is not None:
+            on_epoch(dict(history[-1], images_per_s=speed))
         if resume is not None:
             resume.save(epoch + 1, history, model, opt, sched, batches, scaler=scaler)
     precision.release(model)

@@ -1,4 +1,5 @@
 # Shared helpers of the rules: experiment lookups, model-id -> file, params bundles.
+import os
 import re
 from pathlib import Path
 
@@ -41,6 +42,36 @@ def job_threads(exp):
     return data_threads(EXPERIMENTS[exp]["data"])
 
 
+def exp_threads(wildcards):
+    """`job_threads` of the job's experiment (a resources callable)."""
+    return job_threads(wildcards.exp)
+
+
+def cluster_resources(rule, **fixed):
+    """`resources:` of a heavy rule: config `resources` (design.job_resources) per job, plus `fixed`.
+
+    runtime (minutes) grows with the attempt, so a retry after a time limit gets more time; a
+    partition or account set nowhere in the config comes from $STARDOMAIN_SLURM_PARTITION /
+    $STARDOMAIN_SLURM_ACCOUNT, else stays unset (None): the executor chooses (docs/slurm.md).
+    """
+
+    def request(name, env=None):
+        def value(wildcards, attempt):
+            got = design.job_resources(config, wildcards.get("exp"), rule).get(name)
+            got = got if got is not None or env is None else os.environ.get(env)
+            return got * attempt if name == "runtime" else got
+
+        return value
+
+    return dict(
+        fixed,
+        runtime=request("runtime"),
+        mem_mb=request("mem_mb"),
+        slurm_partition=request("slurm_partition", "STARDOMAIN_SLURM_PARTITION"),
+        slurm_account=request("slurm_account", "STARDOMAIN_SLURM_ACCOUNT"),
+    )
+
+
 # .beton path without its suffix -> its write_beton arguments, over experiments using ffcv
 BETONS = {
     str(path.with_suffix("")): source
@@ -72,7 +103,9 @@ def regular_settings(exp):
     (stardomain.provenance.tracked); the scripts take them from the config.
     """
     e = EXPERIMENTS[exp]
-    return tracked(dict(experiment=exp, data=e["data"], model=e["model"], train=e["train"]))
+    return tracked(
+        dict(experiment=exp, data=e["data"], model=e["model"], train=e["train"])
+    )
 
 
 def star_settings(exp, star):

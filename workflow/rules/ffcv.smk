@@ -15,7 +15,7 @@ rule ffcv_beton:
         "../../envs/stardomain.yaml"
     threads: 8
     resources:
-        cpus_per_task=8,  # SLURM: not lowered to the host's --cores
+        **cluster_resources("ffcv_beton", cpus_per_task=8),  # cpus: not lowered to --cores
     params:
         source=lambda wc: BETONS[wc.beton],
     script:

@@ -39,7 +39,8 @@ rule ensemble:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
     resources:
-        cpus_per_task=lambda wc: job_threads(wc.exp),  # SLURM: not lowered to the host's --cores
+        # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
+        **cluster_resources("ensemble", cpus_per_task=exp_threads),
     params:
         ids=lambda wc: ensemble_ids(wc.exp),
         settings=lambda wc: dict(

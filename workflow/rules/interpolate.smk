@@ -16,7 +16,8 @@ rule interpolate:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
     resources:
-        cpus_per_task=lambda wc: job_threads(wc.exp),  # SLURM: not lowered to the host's --cores
+        # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
+        **cluster_resources("interpolate", cpus_per_task=exp_threads),
     params:
         settings=lambda wc: eval_settings(wc.exp),
         pair=lambda wc: pair_params(wc, "naive"),

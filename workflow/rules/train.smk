@@ -6,13 +6,15 @@ rule train_regular:
         data=lambda wc: data_files(wc.exp),
     output:
         model="results/{exp}/regular/{seed}.pt",
+        metrics="results/{exp}/regular/{seed}.metrics.csv",  # per-epoch history, from the .pt
     log:
         "logs/{exp}/regular/{seed}.log",
     conda:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
     resources:
-        cpus_per_task=lambda wc: job_threads(wc.exp),  # SLURM: not lowered to the host's --cores
+        # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
+        **cluster_resources("train_regular", cpus_per_task=exp_threads),
     params:
         settings=lambda wc: regular_settings(wc.exp),
         seed=lambda wc: int(wc.seed),
@@ -30,11 +32,14 @@ rule train_star:
         data=lambda wc: data_files(wc.exp),
     output:
         model="results/{exp}/star/{star}.pt",
+        metrics="results/{exp}/star/{star}.metrics.csv",  # per-epoch history, from the .pt
     log:
         "logs/{exp}/star/{star}.log",
     conda:
         "../../envs/stardomain.yaml"
     threads: lambda wc: job_threads(wc.exp)
+    resources:
+        **cluster_resources("train_star"),
     params:
         settings=lambda wc: star_settings(wc.exp, wc.star),
         code=lambda wc: code_params(wc.exp),

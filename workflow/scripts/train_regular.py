@@ -2,6 +2,7 @@
 
 from stardomain.pipeline import job, run_train_regular
 from stardomain.provenance import with_untracked
+from stardomain.tracking import write_metrics_csv
 
 settings = with_untracked(
     snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
@@ -14,4 +15,6 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         snakemake.config["device"],
         progress,
         store=snakemake.config["store"],
+        tracker=snakemake.config["tracker"],
     )
+    write_metrics_csv(snakemake.output.model, snakemake.output.metrics)  # restored ones too
