@@ -317,7 +317,7 @@ def test_variant_and_protocol_keys_rerun_exactly_their_jobs(authors_run):
         return job_counts(snakemake(workdir, changed, "-n").stdout)
 
     every_job = dict(train_regular=2, train_star=1, align_interpolate=3, interpolate=2,
-                     barriers=1, curves=1, table1=1, fig2=1, all=1)  # fmt: skip
+                     barriers=1, curves=1, describe_stars=1, table1=1, fig2=1, all=1)  # fmt: skip
     model_edits = [  # (experiment, new model keys)
         ("cifar10_vgg11", dict(variant="reference", dropout=0.0)),
         ("cifar10_vgg11", dict(dropout=0.3)),
@@ -327,7 +327,7 @@ def test_variant_and_protocol_keys_rerun_exactly_their_jobs(authors_run):
         counts = counts_after(name, lambda e, keys=keys: e["model"].update(keys))
         assert counts == every_job, (name, keys)  # one experiment's jobs, not the other's
     star_only = dict(train_star=1, align_interpolate=2, interpolate=1, barriers=1, curves=1,
-                     table1=1, fig2=1, all=1)  # fmt: skip
+                     describe_stars=1, table1=1, fig2=1, all=1)  # fmt: skip
     never = counts_after(
         "cifar10_densenet40_12", lambda e: e["stars"]["main"].update(realign="never")
     )

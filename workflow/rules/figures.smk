@@ -12,7 +12,7 @@ rule describe_stars:
         "../../envs/stardomain.yaml"
     params:
         stars=lambda wc: {
-            s: design.star_settings(EXPERIMENTS[wc.exp], s)
+            s: tracked(dict(star=design.star_settings(EXPERIMENTS[wc.exp], s)))["star"]
             for s in EXPERIMENTS[wc.exp]["stars"]
         },
         model=lambda wc: EXPERIMENTS[wc.exp]["model"],
