@@ -27,16 +27,10 @@ import yaml
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
 
-from stardomain.config import (
-    check_config,
-    check_data,
-    check_extras,
-    check_schema,
-    check_unique_keys,
-    coerce_overrides,
-    expand_replicates,
-)
-from stardomain.datasets.vision import DATA_ENV
+from stardomain.checks import check_config, check_data, check_extras
+from stardomain.data.vision import DATA_ENV
+from stardomain.design import expand_replicates, wanted_figures
+from stardomain.schema import check_schema, check_unique_keys, coerce_overrides
 
 min_version("9.0")
 
@@ -77,13 +71,23 @@ onstart:
     check_data(config)
 
 
+# one rules file per stage of stardomain.stages (src/stardomain/stages/__init__.py)
 include: "workflow/rules/common.smk"
 include: "workflow/rules/ffcv.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/align.smk"
-include: "workflow/rules/interpolate.smk"
-include: "workflow/rules/summarize.smk"
+include: "workflow/rules/star.smk"
+include: "workflow/rules/pairs.smk"
+include: "workflow/rules/ensemble.smk"
 include: "workflow/rules/figures.smk"
+
+
+# ablation figure (design.ABLATIONS) -> the rule that draws it
+ABLATION_RULES = dict(
+    n_anchors=rules.fig_n_anchors,
+    t_sampling=rules.table_t_sampling,
+    width_depth=rules.fig_width_depth,
+    ensemble=rules.fig_ensemble,
+)
 
 
 rule all:
@@ -91,5 +95,6 @@ rule all:
     input:
         rules.table1.output,
         rules.fig2.output,
-        expand("results/{exp}/barriers.csv", exp=config["all"]),
-        figure_targets(),
+        expand(rules.barriers.output.csv, exp=config["all"]),
+        # the ablation figures that compare an experiment in `all`
+        [ABLATION_RULES[figure].output for figure in wanted_figures(config)],

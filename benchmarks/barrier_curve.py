@@ -1,4 +1,4 @@
-"""Benchmark: one pair's interpolation curve vs the forward passes it cannot avoid (issue 8, item 2).
+"""Benchmark: one pair's interpolation curve vs the forward passes it cannot avoid.
 
 floor  = for every grid point: the BN re-estimation forward passes (interior t, train mode) plus
          one eval pass over the train split and one over the test split, on a fixed model;
@@ -25,9 +25,10 @@ from _timing import compare, compare_text, interleaved, summary, summary_text, w
 from stardomain import barrier
 from stardomain.data import Data, Split, load_data
 from stardomain.models import build_model, has_batchnorm
+from stardomain.settings import EvalSettings
 from stardomain.train import DEFAULT_RECIPE, train_regular
 
-GRID = [i / 10 for i in range(11)]
+GRID = tuple(i / 10 for i in range(11))
 RECIPE = dict(DEFAULT_RECIPE, epochs=30)
 GOAL = "<= 1.2"  # curve / floor of the CNN (README, Performance)
 
@@ -68,7 +69,9 @@ def timings(cfg: dict, data: Data, repeats: int, eval_bs=1024, bn_bs=128, bn_bat
     sa, sb = a.state_dict(), b.state_dict()
     return interleaved(
         {
-            "curve": lambda: barrier.curve(a, sa, sb, GRID, data, eval_bs, bn_bs, bn_batches),
+            "curve": lambda: barrier.curve(
+                a, sa, sb, data, EvalSettings(GRID, eval_bs, bn_bs, bn_batches, 0)
+            ),
             "floor": lambda: floor(b, data, eval_bs, bn_bs, bn_batches),
         },
         repeats,
@@ -86,7 +89,9 @@ def bn_tradeoff(data: Data) -> list[tuple]:
     rows = []
     for k in (None, 1, 2, 4, 8):
         start = time.perf_counter()
-        out = barrier.barriers(barrier.curve(model, *states, GRID, data, 1024, 128, k))
+        out = barrier.barriers(
+            barrier.curve(model, *states, data, EvalSettings(GRID, 1024, 128, k, 0))
+        )
         rows.append(
             (k, out["barrier_loss_train"], out["barrier_loss_test"], time.perf_counter() - start)
         )

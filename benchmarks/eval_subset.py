@@ -6,7 +6,7 @@ full     = every image of the train split and the test split at every t, BN stat
            test_subset and bn_batches null: the paper's protocol);
 shortcut = the experiment's own eval settings in config.yaml (e.g. fmnist_cnn: 5,000 seeded images
            per split, BN re-estimated on 20 batches of 128).
-Both curves of each pair go through stardomain.pipeline.run_curve with the run's permutation file,
+Both curves of each pair go through stardomain.stages.pairs.run_curve with the run's permutation file,
 so they differ only in those three keys. Prints, per pair, both barriers, their difference and the
 wall time of each curve; `--json PATH` writes the same figures.
 
@@ -28,7 +28,7 @@ import torch
 import yaml
 from snakemake.utils import validate
 
-from stardomain.pipeline import run_curve
+from stardomain.stages.pairs import run_curve
 
 REPO = Path(__file__).resolve().parents[1]
 SHORTCUTS = ("train_subset", "test_subset", "bn_batches")
@@ -51,8 +51,9 @@ def barrier_row(workdir: Path, exp_name: str, exp: dict, pair: str, eval_cfg: di
     ids = dict(experiment=exp_name, kind="", alignment="permuted", a=a, b=b)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
+        perm = str(workdir / f"results/{exp_name}/perm/{pair}.pt")
         run_curve(f"{tmp}/curve.csv", f"{tmp}/barrier.csv", str(models[a]), str(models[b]),
-                  str(workdir / f"results/{exp_name}/perm/{pair}.pt"), settings, ids, "cpu")  # fmt: skip
+                  settings, ids, "cpu", perm_path=perm)  # fmt: skip
         seconds = time.perf_counter() - start
         row = pd.read_csv(f"{tmp}/barrier.csv").iloc[0]
     return dict({k: float(row[k]) for k in BARRIERS}, seconds=seconds)

@@ -1,4 +1,4 @@
-"""Benchmark: the GPU fast path for ResNet-18 on CIFAR-10-sized data (issue 8), in one process.
+"""Benchmark: the GPU fast path for ResNet-18 on CIFAR-10-sized data, in one process.
 
 On the available device (CUDA if present, else CPU), with random tensors of CIFAR-10's shape
 (50,000 training and 10,000 test images of 3x32x32; no download, so timings only):
@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision.transforms import v2
 
 from stardomain.data import Augment, Data, Split
-from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD
+from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD
 from stardomain.evaluate import evaluate
 from stardomain.models import build_model
 from stardomain.precision import Precision
@@ -84,7 +84,7 @@ def fake_cifar(n: int, n_test: int) -> tuple[torch.Tensor, ...]:
 
 
 def resident(x, y, x_test, y_test, device) -> Data:
-    """The images normalised as stardomain.datasets.vision does, held on `device`."""
+    """The images normalised as stardomain.data.vision does, held on `device`."""
     mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
 
     def norm(u: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Benchmark: our weight matching vs the `rebasin` 0.0.47 package, on CPU, side by side (issue 3).
+"""Benchmark: our weight matching vs the `rebasin` 0.0.47 package, on CPU, side by side.
 
 Run: `python benchmarks/matching.py [--parts 123] [--models resnet18 vgg11] [--repeats 5]
 [--json PATH]` (needs `pip install 'stardomain[rebasin]'`; `--no-rebasin` prints ours only).
@@ -49,6 +49,7 @@ from stardomain.evaluate import reestimate_bn
 from stardomain.models import build_model
 from stardomain.perm import apply_permutation, fraction_moved, spec_from_trace, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
+from stardomain.settings import EvalSettings
 from stardomain.starlight import align_anchors, train_star
 from stardomain.train import DEFAULT_RECIPE, train_regular
 
@@ -136,7 +137,9 @@ def part_speed(use_rebasin: bool, models: list[str], repeats: int) -> dict:
 
 def barrier_of(cfg: dict, data: Data, a: dict, b: dict) -> float:
     model = build_model(cfg, IN_SHAPE, 10, 0)
-    rows = barrier.curve(model, a, b, [i / 10 for i in range(11)], data, 512, 128, None, seed=0)
+    rows = barrier.curve(
+        model, a, b, data, EvalSettings(tuple(i / 10 for i in range(11)), 512, 128, None, seed=0)
+    )
     return barrier.barriers(rows)["barrier_loss_train"]
 
 

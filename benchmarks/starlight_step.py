@@ -1,4 +1,4 @@
-"""Benchmark: cost of one Starlight step relative to one plain SGD step (issue 8, item 1).
+"""Benchmark: cost of one Starlight step relative to one plain SGD step.
 
 Three step kinds on the same model, batch and device, interleaved round by round so that machine
 noise hits all of them alike (benchmarks/_timing.py: medians, spreads, verdict against the goal):

@@ -5,7 +5,7 @@ From the repository root (docs/experiments.md, "Your own model or dataset"):
     PYTHONPATH=examples snakemake --configfile examples/own_dataset.yaml
 
 `blobs` is the factory that `data.name: "own_dataset:blobs"` names; it wraps two Datasets with
-`stardomain.datasets.torch_dataset.TorchData`, which gives them the interface of the built-in data
+`stardomain.data.torch_dataset.TorchData`, which gives them the interface of the built-in data
 sets (batches on the job's device, augmentation, resumable order). tests/test_own_data.py runs it.
 """
 
@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from stardomain.data import Augment
-from stardomain.datasets.torch_dataset import TorchData
+from stardomain.data.torch_dataset import TorchData
 
 
 class Blobs(Dataset):

@@ -14,22 +14,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-# A tiny experiment: 4 regular models (2 anchors, 2 held-out), 1 star, 3-point grid; ~30 s on 2 cores.
-TINY = {
-    "all": ["tiny"],
-    "experiments": {
-        "tiny": {
-            "data": {"name": "digits"},
-            "model": {"name": "mlp", "width": 8, "depth": 2},
-            "train": {"epochs": 3, "batch_size": 64, "lr": 0.05},
-            "seeds": [0, 1, 2, 3],
-            "n_anchors": 2,
-            "n_heldout": 2,
-            "stars": {"main": {"epochs": 2}},
-            "eval": {"grid": [0.0, 0.5, 1.0], "pair_anchors": 1},
-        }
-    },
-}
+# The tiny experiment of .test/config.yaml (4 regular models, 1 star, 3-point grid; ~30 s on 2 cores)
+TINY = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
 
 
 def tiny_config() -> dict:

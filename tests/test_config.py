@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stardomain.config import ConfigError, check_config, check_schema, check_unique_keys, pairs
+from stardomain.checks import check_config
+from stardomain.design import ConfigError, pairs
+from stardomain.schema import check_schema, check_unique_keys
 
 from conftest import REPO, tiny_config
 
@@ -139,7 +141,7 @@ def test_experiments_sharing_a_beton_must_share_the_image_folder():
 
 
 def test_replicates_become_stars_with_consecutive_seeds_and_leave_the_first_unchanged():
-    from stardomain.config import expand_replicates, star_settings
+    from stardomain.design import expand_replicates, star_settings
 
     config = filled(edit("stars.main.replicates", 3))
     before = star_settings(filled(tiny_config())["experiments"]["tiny"], "main")
@@ -159,7 +161,7 @@ def test_replicates_become_stars_with_consecutive_seeds_and_leave_the_first_unch
 
 
 def test_replicates_refuse_a_taken_name_and_a_regular_seed():
-    from stardomain.config import expand_replicates
+    from stardomain.design import expand_replicates
 
     config = filled(edit("stars.main.replicates", 2))
     config["experiments"]["tiny"]["stars"]["main_r2"] = dict(
@@ -196,7 +198,7 @@ def test_yaml_syntax_error_names_file_line_column_and_shows_the_line(tmp_path: P
     assert f"\n  {line} | {text}\n" in message and message.endswith(" " * 5 + "^")
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_snakemake_shows_a_config_yaml_syntax_error_before_any_job(tmp_path: Path):
     """A real run (not -n) on a config.yaml that Snakemake's `configfile:` would refuse with a
     message naming no file: the project's message names it and its line, and nothing runs."""
@@ -212,7 +214,7 @@ def test_snakemake_shows_a_config_yaml_syntax_error_before_any_job(tmp_path: Pat
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "section, value, key, extra",
     [

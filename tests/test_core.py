@@ -17,6 +17,7 @@ from stardomain.perm import (
     random_perm,
     weight_matching,
 )
+from stardomain.settings import EvalSettings
 from stardomain.starlight import interpolated_loss, train_star
 from stardomain.train import DEFAULT_RECIPE, train_regular
 
@@ -116,7 +117,7 @@ def test_barrier_of_a_model_with_itself_is_zero(digits, batchnorm):
     model = build_model(cfg, digits.in_shape, 10, seed=0)
     train_regular(model, digits, dict(RECIPE, epochs=1), seed=0)
     state = model.state_dict()
-    rows = barrier.curve(model, state, state, [0, 0.5, 1], digits, 512, 128, None)
+    rows = barrier.curve(model, state, state, digits, EvalSettings((0, 0.5, 1), 512, 128, None, 0))
     out = barrier.barriers(rows)
     # with BN, re-estimated statistics at t = 0.5 differ slightly from the training EMA
     tol = 0.02 if batchnorm else 1e-6
@@ -299,8 +300,8 @@ def test_curve_on_subsets_measures_the_endpoints_on_those_images():
     model = MLP(64, 10, 8, 1)
     a = {k: v.clone() for k, v in model.state_dict().items()}
     b = {k: torch.randn_like(v) for k, v in a.items()}
-    rows = barrier.curve(model, a, b, [0.0, 0.5, 1.0], data, 64, 64, None, seed=1,
-                         train_subset=50, test_subset=30)  # fmt: skip
+    settings = EvalSettings((0.0, 0.5, 1.0), 64, 64, None, seed=1, train_subset=50, test_subset=30)
+    rows = barrier.curve(model, a, b, data, settings)
     model.load_state_dict(a)
     loss, acc = evaluate(model, barrier.Subset(data, "train", 64, 50, 1))
     first = next(r for r in rows if r["t"] == 0.0 and r["split"] == "train")

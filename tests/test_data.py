@@ -10,9 +10,10 @@ import torch
 
 from stardomain import barrier
 from stardomain.data import DATASETS, Augment, Batches, Data, Split, load_data
-from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD
+from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD
 from stardomain.evaluate import evaluate
 from stardomain.models import build_model
+from stardomain.settings import EvalSettings
 
 from conftest import assert_cases_cover
 from fake_data import write_cifar, write_imagefolder, write_mnist
@@ -124,7 +125,7 @@ def test_barrier_train_split_is_not_augmented():
     data = Data(Split(x, y), Split(x[:16], y[:16]), (1, 6, 6), 3, augment=Wreck())
     model = build_model(dict(name="mlp", width=8, depth=1), (1, 6, 6), 3, seed=0)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    rows = barrier.curve(model, state, state, [0.0, 1.0], data, 32, 32, None)
+    rows = barrier.curve(model, state, state, data, EvalSettings((0.0, 1.0), 32, 32, None, 0))
     clean_loss, _ = evaluate(model, Batches(data.train, 32, shuffle=False))
     train_t0 = next(r for r in rows if r["t"] == 0.0 and r["split"] == "train")
     assert train_t0["loss"] == pytest.approx(clean_loss, rel=1e-6)
@@ -150,7 +151,7 @@ def test_imagenet_folder_transforms_and_batches(tmp_path):
 
 
 def test_ffcv_loader_without_ffcv_names_the_key_and_the_install(tmp_path, monkeypatch):
-    from stardomain.datasets.ffcv_data import FfcvMissing
+    from stardomain.data.ffcv_data import FfcvMissing
 
     monkeypatch.setitem(sys.modules, "ffcv", None)  # `import ffcv` fails, as where it is absent
     with pytest.raises(FfcvMissing) as err:
@@ -223,7 +224,7 @@ def test_every_dataset_has_a_loader_test():
 
 
 def test_every_dataset_root_is_data_root_or_the_site_folder(monkeypatch, tmp_path: Path):
-    from stardomain.datasets import imagenet, vision
+    from stardomain.data import imagenet, vision
 
     monkeypatch.delenv("STARDOMAIN_DATA", raising=False)
     assert vision.root_of("cifar10", {}) == Path("data/cifar10")

@@ -11,8 +11,7 @@ import pytest
 import torch
 import yaml
 
-from stardomain import config as design
-from stardomain import io
+from stardomain import design, io
 
 from conftest import REPO, assert_cases_cover, job_counts, snakemake
 from fake_data import write_cifar, write_imagefolder
@@ -22,7 +21,7 @@ EXPERIMENTS = CONFIG["experiments"]
 # digits* = the CPU default, fmnist* = real images on a CPU (tests/test_fashion_mnist.py)
 PAPER = [name for name in EXPERIMENTS if not name.startswith(("digits", "fmnist"))]
 
-# PAPER.md's table: experiment -> (data, model settings, N anchors, held-out, recipe subset)
+# The paper's experiments (docs/experiments.md): experiment -> (data, model settings, N anchors, held-out, recipe subset)
 RESNET_SGD = dict(optimizer="sgd", lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
                   batch_size=128, epochs=200, schedule="cosine")  # fmt: skip
 DENSENET_SGD = dict(optimizer="sgd", lr=0.1, weight_decay=1e-4, batch_size=64, epochs=300,
@@ -92,7 +91,7 @@ def test_resnet18_stars_cover_the_n_ablation_and_t_sampling():
 
 
 def expected_counts(config: dict, names: list[str]) -> dict[str, int]:
-    """Jobs per rule from the design (stardomain.config) of the named, schema-filled experiments."""
+    """Jobs per rule from the design (stardomain.design) of the named, schema-filled experiments."""
     counts = dict(train_regular=0, train_star=0, align_interpolate=0, interpolate=0)
     for name in names:
         exp = config["experiments"][name]
@@ -122,7 +121,7 @@ def dry_run(workdir: Path, names: list[str]) -> tuple[dict[str, int], float]:
     return job_counts(proc.stdout), cpu
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_main_experiment_dag_matches_the_design(tmp_path):
     counts, cpu = dry_run(tmp_path, ["cifar10_resnet18"])
     # 55 regular models; 10 stars (N = 50, the N ablation 1..40, Beta(2,2), t = 0.5); 5 x 5
@@ -137,7 +136,7 @@ def test_main_experiment_dag_matches_the_design(tmp_path):
     assert cpu < 10, f"building the DAG took {cpu:.1f} CPU seconds"
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_every_paper_experiment_dag_matches_the_design(tmp_path):
     counts, _ = dry_run(tmp_path, PAPER)
     expected = expected_counts(filled_config(), PAPER)
@@ -145,7 +144,7 @@ def test_every_paper_experiment_dag_matches_the_design(tmp_path):
     assert counts["barriers"] == counts["curves"] == len(PAPER)
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_imagenet_ffcv_switch_adds_only_the_beton_jobs(tmp_path):
     """data.loader: ffcv, set on the command line as docs/experiments.md shows."""
     write_imagefolder(tmp_path / "imagenet", classes=2, per_class=1)
@@ -172,7 +171,7 @@ def scaled_down(root: Path) -> dict:
     return {"all": ["cifar10_resnet18"], "experiments": {"cifar10_resnet18": exp}}
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_scaled_down_resnet18_cifar10_runs_every_stage(tmp_path):
     write_cifar(tmp_path / "cifar10", n_train=200, n_test=100)
     snakemake(tmp_path, scaled_down(tmp_path / "cifar10"))
@@ -201,7 +200,8 @@ def test_scaled_down_resnet18_cifar10_runs_every_stage(tmp_path):
     ],
 )
 def test_bad_architecture_settings_fail_before_any_job(model, message):
-    from stardomain.config import ConfigError, check_schema
+    from stardomain.design import ConfigError
+    from stardomain.schema import check_schema
 
     config = copy.deepcopy(CONFIG)
     config["experiments"]["cifar10_vgg11"]["model"] = model

@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stardomain.data import load_data, missing_data
-from stardomain.datasets import vision
-from stardomain.datasets.vision import FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from stardomain.data import load_data, missing_data, vision
+from stardomain.data.vision import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 
 from conftest import tiny_config
 from fake_data import _idx, write_mnist
@@ -89,7 +88,7 @@ def write_real_subset(source: Path, root: Path, n_train: int, n_test: int) -> No
             (root / f"{name}.gz").write_bytes(gzip.compress(_idx(array), compresslevel=1))
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_scaled_down_real_image_experiment_runs_every_stage(tmp_path, run_snakemake):
     """3,000 real training images, BN CNN: regular models, Starlight with a replicate, permuted and
     naive curves with evaluation subsets and bounded BN passes, Table 1 with its interval, Fig. 2."""

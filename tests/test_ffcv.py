@@ -1,4 +1,4 @@
-"""FFCV data path (stardomain.datasets.ffcv_data): .beton files written from a small ImageFolder
+"""FFCV data path (stardomain.data.ffcv_data): .beton files written from a small ImageFolder
 tree, read back through ffcv.loader.Loader and compared with the torchvision path on the same images.
 
 Skipped where ffcv is not installed (it needs system libraries: docs/experiments.md); CI installs it.
@@ -14,15 +14,17 @@ import torch
 
 pytest.importorskip("ffcv")
 
-from stardomain.data import load_data  # noqa: E402
-from stardomain.datasets import imagenet  # noqa: E402
-from stardomain.datasets.ffcv_data import (  # noqa: E402
+from stardomain.data import (
+    imagenet,  # noqa: E402
+    load_data,  # noqa: E402
+)
+from stardomain.data.ffcv_data import (  # noqa: E402
     BetonData,
     beton_paths,
     beton_sources,
     write_beton,
 )
-from stardomain.datasets.vision import DataMissing  # noqa: E402
+from stardomain.data.vision import DataMissing  # noqa: E402
 from stardomain.resume import order_generator  # noqa: E402
 
 from fake_data import write_imagefolder_smooth  # noqa: E402
@@ -145,7 +147,7 @@ def test_missing_betons_and_mismatched_classes_are_named(tree: Path, tmp_path: P
     assert not (tmp_path / "val.beton").exists()
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_workflow_writes_the_betons_once_and_trains_from_them(tmp_path: Path):
     """Real Snakemake: rule ffcv_beton (one job per split), then regular models read through FFCV."""
     from stardomain.io import load_model

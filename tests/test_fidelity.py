@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from test_perm import check_permutation_invariance_and_recovery
 
 from stardomain import io
 from stardomain.data import load_data
@@ -26,6 +25,7 @@ from stardomain.train import DEFAULT_RECIPE, train_regular
 
 from conftest import REPO, job_counts, snakemake
 from fake_data import write_cifar
+from helpers import check_permutation_invariance_and_recovery
 
 CIFAR = (3, 32, 32)
 
@@ -200,19 +200,12 @@ def test_realign_never_trains_against_the_anchors_as_they_are(tmp_path):
         train_star(tiny_vgg(), anchors, spec, data, RECIPE, cfg, dict(max_iter=20), seed=7)
 
 
-def test_starlight_with_realign_never_resumes_bitwise(tmp_path):
-    """Interrupted after 2 of 4 epochs and resumed: bitwise the star of an unbroken run (the
-    resume file holds no permutations for never-aligned anchors)."""
-    from test_resume import test_starlight_resumes_bitwise
-
-    test_starlight_resumes_bitwise(tmp_path, "never", None)
-
-
 def test_rebasin_bn_pass_reads_the_augmented_training_loader(tmp_path):
     """The rebasin path's moved model has exactly the BN statistics of one pass of the augmented
     training loader (align.seed, align.bn_batch_size), not those of the unaugmented one."""
     pytest.importorskip("rebasin")
-    from stardomain.pipeline import arch_of, run_align
+    from stardomain.stages.common import arch_of
+    from stardomain.stages.pairs import run_align
 
     data = cifar(tmp_path)
     model_cfg = dict(name="cnn", width=4)
@@ -282,7 +275,7 @@ def authors_run(tmp_path_factory) -> tuple[Path, dict]:
     return workdir, config
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 @pytest.mark.parametrize("name,head", [("cifar10_vgg11", "classifier.6.weight"),
                                        ("cifar10_densenet40_12", "linear.weight")])  # fmt: skip
 def test_scaled_down_authors_experiments_run_every_stage(authors_run, name, head):
@@ -303,7 +296,7 @@ def test_scaled_down_authors_experiments_run_every_stage(authors_run, name, head
     assert (workdir / "figures/table1.csv").stat().st_size > 0
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_variant_and_protocol_keys_rerun_exactly_their_jobs(authors_run):
     """Dry runs on the finished workdir: a model key reruns its experiment (every regular model and
     everything downstream) and nothing of the other; realign reruns the star and its pairs only;

@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
-from stardomain import config as design
-from stardomain import ensemble, plots, summary
+from stardomain import checks, design, ensemble, plots, summary
 from stardomain.data import Batches, Data, Split
-from stardomain.models import build_model
+from stardomain.models import build_model, model_spec
+from stardomain.settings import AlignSettings, EnsembleSettings, EvalSettings
 
 from conftest import REPO
 
@@ -89,19 +89,16 @@ def test_compare_rows_and_bma_differs_from_star():
     cfg = {"name": "mlp", "width": 5, "depth": 1, "batchnorm": False}
     data = _tiny_data()
     states = [build_model(cfg, (6,), 3, seed=s).state_dict() for s in range(4)]
-    settings = {
-        "model": cfg,
-        "align": {"seed": 0, "max_iter": 20},
-        "eval": {"bn_batch_size": 16, "bn_batches": None, "seed": 0},
-        "ensemble": {"bma_samples": 8, "seed": 0, "ece_bins": 5},
-    }
     model = build_model(cfg, (6,), 3, seed=0)
     rows = ensemble.compare(
         model,
+        model_spec(cfg, model, (6,)),
         data,
         {"regular-3": states[3]},
         {"star-main": (states[0], {"regular-1": states[1], "regular-2": states[2]})},
-        settings,
+        evaluation=EvalSettings((0.0, 1.0), 64, bn_batch_size=16, bn_batches=None, seed=0),
+        align=AlignSettings(matcher="weight_matching", max_iter=20, seed=0),
+        ensemble=EnsembleSettings(bma_samples=8, ece_bins=5, seed=0),
     )
     table = pd.DataFrame(rows).set_index("method")
     assert list(table.index) == ["single", "star", "ensemble", "bma"]
@@ -269,7 +266,7 @@ def test_fig2_is_drawn_by_seaborn_with_std_bands_in_the_pair_kind_palette(tmp_pa
 
 def test_default_config_pairs_and_ensemble_stars():
     config = default_config()
-    design.check_config(config)
+    checks.check_config(config)
     exp = config["experiments"]["digits"]
     kinds = pd.DataFrame([p.__dict__ for p in design.pairs(exp)])
     n1 = kinds[kinds["a"] == "star-n1"]
@@ -296,14 +293,14 @@ def test_bad_figures_config_names_the_key(figures, message):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config = validated(dict(config, figures=figures))
     with pytest.raises(design.ConfigError, match=message):
-        design.check_config(config)
+        checks.check_config(config)
 
 
 def test_bad_ensemble_star_names_the_key():
     config = default_config()
     config["experiments"]["digits"]["ensemble"]["stars"] = ["ghost"]
     with pytest.raises(design.ConfigError, match=r"experiments.digits.ensemble.stars\[0\]"):
-        design.check_config(config)
+        checks.check_config(config)
 
 
 # ---- workflow: the tiny experiment with every figure ----------------------------------------------
@@ -363,7 +360,7 @@ def figures_done(tmp_path_factory):
     return workdir
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_every_figure_is_built_with_its_numbers(figures_done):
     for path in FIGURE_FILES:
         assert (figures_done / path).stat().st_size > 0, path
@@ -384,7 +381,7 @@ def test_every_figure_is_built_with_its_numbers(figures_done):
     assert table["accuracy_mean"].between(0.05, 1).all()
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_report_contains_every_figure(figures_done):
     html = (figures_done / "report.html").read_text()
     for name in ("fig2", "fig_n_anchors", "fig_width_depth", "fig_ensemble"):
@@ -393,7 +390,7 @@ def test_report_contains_every_figure(figures_done):
         assert f"{name}.csv" in html, name
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_plotting_key_reruns_only_plotting_jobs(figures_done, run_snakemake):
     from conftest import job_counts
 
@@ -408,7 +405,7 @@ def test_plotting_key_reruns_only_plotting_jobs(figures_done, run_snakemake):
     assert set(counts) - {"all"} == {"fig_n_anchors"}
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_bma_samples_rerun_the_ensemble_job_only(figures_done, run_snakemake):
     from conftest import job_counts
 

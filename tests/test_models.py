@@ -17,8 +17,8 @@ CIFAR, MNIST, IMAGENET = (3, 32, 32), (1, 28, 28), (3, 224, 224)
 MODELS = [
     (dict(name="mlp", width=16, depth=1), MNIST, 10, 12_730, None, ""),
     (dict(name="cnn"), CIFAR, 10, 24_346, None, ""),
-    (dict(name="resnet18"), CIFAR, 10, 11_173_962, "11.2", "PAPER.md; He et al. 2016"),
-    (dict(name="resnet18"), CIFAR, 100, 11_220_132, "11.2", "PAPER.md"),
+    (dict(name="resnet18"), CIFAR, 10, 11_173_962, "11.2", "the paper; He et al. 2016"),
+    (dict(name="resnet18"), CIFAR, 100, 11_220_132, "11.2", "the paper"),
     (dict(name="resnet18_imagenet"), IMAGENET, 1000, 11_689_512, "11.69", "torchvision"),
     (dict(name="densenet40_12"), CIFAR, 10, 1_019_722, "1.0", "Huang et al. 2017, Table 2"),
     (dict(name="vgg", depth=11), CIFAR, 10, 9_225_610, None, ""),

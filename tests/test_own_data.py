@@ -13,12 +13,12 @@ import yaml
 
 from stardomain import io
 from stardomain.data import Augment, load_digits
-from stardomain.datasets.torch_dataset import TorchData
-from stardomain.pipeline import run_train_regular
+from stardomain.data.torch_dataset import TorchData
+from stardomain.stages.train import run_train_regular
 from stardomain.train import DEFAULT_RECIPE
 
 from conftest import REPO, snakemake
-from test_resume import Interrupt, stop_after
+from helpers import Interrupt, stop_after
 
 
 class StreamingDigits:
@@ -71,9 +71,9 @@ def test_own_dataset_trains_and_resumes_bitwise(tmp_path: Path, factory: str):
     run_train_regular(str(tmp_path / "unbroken.pt"), settings(factory), 0, "cpu")
     out = tmp_path / "resumed.pt"
     with pytest.raises(Interrupt):  # a kill after epoch 1 of 3: the side file holds epoch 1
-        run_train_regular(str(out), settings(factory), 0, "cpu", stop_after(1, []))
+        run_train_regular(str(out), settings(factory), 0, "cpu", progress=stop_after(1, []))
     seen: list[int] = []
-    run_train_regular(str(out), settings(factory), 0, "cpu", stop_after(99, seen))
+    run_train_regular(str(out), settings(factory), 0, "cpu", progress=stop_after(99, seen))
     assert seen == [1, 2]
     resumed, unbroken = io.load_model(out), io.load_model(tmp_path / "unbroken.pt")
     for k, v in unbroken["state"].items():

@@ -18,56 +18,18 @@ from stardomain.models import MLP
 from stardomain.perm import (
     apply_permutation,
     fraction_moved,
-    inverse_perm,
     mlp_spec,
     random_perm,
     spec_from_trace,
     weight_matching,
 )
 
-REL_TOL = 1e-5
-
-
-def randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Non-trivial running statistics and affine parameters in every BN and LayerNorm."""
-    gen = torch.Generator().manual_seed(seed)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-        if isinstance(m, nn.modules.batchnorm._BatchNorm | nn.LayerNorm | nn.GroupNorm):
-            m.weight.data.copy_(torch.randn(m.weight.shape, generator=gen))
-            m.bias.data.copy_(torch.randn(m.bias.shape, generator=gen))
-    return model.eval()
-
-
-def relative_change(model: nn.Module, state: dict, moved: dict, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        model.load_state_dict(state)
-        before = model(x)
-        model.load_state_dict(moved)
-        after = model(x)
-        model.load_state_dict(state)
-    return float((after - before).abs().max() / before.abs().max())
-
-
-def check_permutation_invariance_and_recovery(model: nn.Module, in_shape: tuple, seed: int = 0):
-    """Assert both acceptance properties for `model`; returns the spec."""
-    torch.manual_seed(seed)
-    randomise_bn(model, seed)
-    spec = spec_from_trace(model, in_shape).spec
-    state = {k: v.clone() for k, v in model.state_dict().items()}
-    planted = random_perm(spec, state, seed=seed + 1)
-    assert fraction_moved(planted) > 0.5
-    source = apply_permutation(spec, planted, state)
-    x = torch.randn(4, *in_shape)
-    assert relative_change(model, state, source, x) <= REL_TOL
-    found = weight_matching(spec, state, source, seed=seed)
-    expected = inverse_perm(planted)
-    assert {p: found[p].tolist() for p in found} == {p: expected[p].tolist() for p in expected}
-    realigned = apply_permutation(spec, found, source)
-    assert all(torch.equal(realigned[k], state[k]) for k in state)
-    return spec
+from helpers import (
+    REL_TOL,
+    check_permutation_invariance_and_recovery,
+    randomise_bn,
+    relative_change,
+)
 
 
 class TinyResNet(nn.Module):

@@ -1,4 +1,4 @@
-"""Alignment stage end to end (pipeline.run_align -> run_curve) with both matchers, on digits."""
+"""Alignment stage end to end (stages.pairs.run_align -> run_curve) with both matchers, on digits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from stardomain import io
 from stardomain.data import load_data
 from stardomain.models import build_model
 from stardomain.perm import MATCHERS
-from stardomain.pipeline import arch_of, run_align, run_curve
+from stardomain.stages.common import arch_of
+from stardomain.stages.pairs import run_align, run_curve
 
 from conftest import assert_cases_cover
 
@@ -70,9 +71,8 @@ def test_align_then_curve_records_matcher_and_sanity_figures(tmp_path, matcher):
         "b": "2",
     }
     out = tmp_path / "curve.csv", tmp_path / "barrier.csv"
-    run_curve(
-        *map(str, out), a, b, perm_path, {"data": DATA, "model": MODEL, "eval": EVAL}, pair, "cpu"
-    )
+    settings = {"data": DATA, "model": MODEL, "eval": EVAL}
+    run_curve(*map(str, out), a, b, settings, pair, "cpu", perm_path=perm_path)
     row = pd.read_csv(out[1]).iloc[0]
     assert row["matcher"] == matcher
     assert row["fraction_moved"] == pytest.approx(info["fraction_moved"])

@@ -14,6 +14,7 @@ from stardomain import barrier
 from stardomain.data import load_digits
 from stardomain.models import MLP
 from stardomain.provenance import NUMERICS_VERSION, job_provenance, tracked
+from stardomain.settings import EvalSettings
 from stardomain.train import DEFAULT_RECIPE, train_regular
 
 from conftest import snakemake, tiny_config
@@ -61,7 +62,8 @@ def tiny_numbers() -> dict:
         model = MLP(64, 10, 8, 2, batchnorm=True)
         train_regular(model, data, recipe, seed)
         states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-    rows = barrier.curve(MLP(64, 10, 8, 2, True), *states, [0.0, 0.5, 1.0], data, 512, 128, None)
+    evaluation = EvalSettings((0.0, 0.5, 1.0), 512, 128, None, 0)
+    rows = barrier.curve(MLP(64, 10, 8, 2, True), *states, data, evaluation)
     norms = {k: v.norm().item() for k, v in sorted(states[0].items()) if v.is_floating_point()}
     return dict(
         norms=norms,

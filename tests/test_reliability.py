@@ -15,20 +15,13 @@ import pytest
 import torch
 
 from stardomain import io
-from stardomain.config import ConfigError, check_unique_keys
-from stardomain.pipeline import run_train_regular
+from stardomain.design import ConfigError
+from stardomain.schema import check_unique_keys
+from stardomain.stages.train import run_train_regular
 from stardomain.train import TrainingDiverged
 
 from conftest import REPO, job_counts, tiny_config
-
-SETTINGS = dict(
-    experiment="unit",
-    data=dict(name="digits", test_fraction=0.2, split_seed=0),
-    model=dict(name="mlp", width=8, depth=2, batchnorm=True),
-    train=dict(optimizer="sgd", epochs=2, batch_size=64, lr=0.05, momentum=0.9, nesterov=True,
-               weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-               label_smoothing=0.0),
-)  # fmt: skip
+from helpers import UNIT_SETTINGS
 
 
 def sha256(path: Path) -> str:
@@ -36,16 +29,16 @@ def sha256(path: Path) -> str:
 
 
 def test_same_config_and_seed_give_bitwise_identical_model_files(tmp_path: Path):
-    run_train_regular(str(tmp_path / "a.pt"), SETTINGS, seed=3, device="cpu")
-    run_train_regular(str(tmp_path / "b.pt"), SETTINGS, seed=3, device="cpu")
-    run_train_regular(str(tmp_path / "c.pt"), SETTINGS, seed=4, device="cpu")
+    run_train_regular(str(tmp_path / "a.pt"), UNIT_SETTINGS, seed=3, device="cpu")
+    run_train_regular(str(tmp_path / "b.pt"), UNIT_SETTINGS, seed=3, device="cpu")
+    run_train_regular(str(tmp_path / "c.pt"), UNIT_SETTINGS, seed=4, device="cpu")
     assert sha256(tmp_path / "a.pt") == sha256(tmp_path / "b.pt")
     assert sha256(tmp_path / "a.pt") != sha256(tmp_path / "c.pt")
 
 
 def test_divergence_names_experiment_model_and_epoch_and_leaves_no_file(tmp_path: Path):
-    settings = dict(SETTINGS, model=dict(SETTINGS["model"], batchnorm=False))
-    settings["train"] = dict(SETTINGS["train"], lr=1e6, momentum=0.0)
+    settings = dict(UNIT_SETTINGS, model=dict(UNIT_SETTINGS["model"], batchnorm=False))
+    settings["train"] = dict(UNIT_SETTINGS["train"], lr=1e6, momentum=0.0)
     out = tmp_path / "diverged.pt"
     with pytest.raises(TrainingDiverged, match=r"unit/regular-0, epoch 0: loss became (nan|inf)"):
         run_train_regular(str(out), settings, seed=0, device="cpu")
@@ -54,7 +47,7 @@ def test_divergence_names_experiment_model_and_epoch_and_leaves_no_file(tmp_path
 
 def test_corrupt_foreign_and_wrong_architecture_files_are_refused(tmp_path: Path):
     good = tmp_path / "good.pt"
-    run_train_regular(str(good), SETTINGS, seed=0, device="cpu")
+    run_train_regular(str(good), UNIT_SETTINGS, seed=0, device="cpu")
     arch = io.load_model(good)["arch"]
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:1000])

@@ -18,64 +18,38 @@ from pathlib import Path
 
 import pytest
 import torch
-from snakemake.utils import validate
 
 from stardomain import io
 from stardomain.data import load_data
 from stardomain.models import build_model, model_spec
-from stardomain.pipeline import run_train_regular
 from stardomain.precision import Precision
 from stardomain.resume import ResumeFile
+from stardomain.stages.train import run_train_regular
 from stardomain.starlight import train_star
 from stardomain.train import train_regular
 
-from conftest import REPO, tiny_config
-
-
-def experiment(**overrides) -> dict:
-    """The tiny experiment with schema defaults filled in (as the workflow sees it)."""
-    config = tiny_config()
-    exp = config["experiments"]["tiny"]
-    for section, values in overrides.items():
-        exp[section].update(values)
-    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
-    return exp
+from conftest import REPO
+from helpers import Interrupt, stop_after, tiny_experiment
 
 
 def regular_settings(exp: dict) -> dict:
     return dict(experiment="tiny", data=exp["data"], model=exp["model"], train=exp["train"])
 
 
-class Interrupt(Exception):
-    """Stands in for a kill between two epochs."""
-
-
-def stop_after(n: int, seen: list[int]):
-    """A progress hook that records the epochs it hands out and raises after `n` of them."""
-
-    def progress(epochs, desc=None):
-        for i, epoch in enumerate(epochs):
-            if i == n:
-                raise Interrupt
-            seen.append(epoch)
-            yield epoch
-
-    return progress
-
-
 # A script that trains as the workflow's adapter does (inside `job`, which turns SIGTERM into exit).
 TRAIN = """
 import json, sys
-from stardomain.pipeline import job, run_train_regular
+from stardomain.stages.common import job
+from stardomain.stages.train import run_train_regular
 out, log, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with job(log, 1) as progress:
-    run_train_regular(out, settings, 0, "cpu", progress)
+    run_train_regular(out, settings, 0, "cpu", progress=progress)
 """
 
 
 def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_path):
     torch.set_num_threads(1)  # the killed process runs single-threaded too (job(log, 1))
-    settings = regular_settings(experiment(train={"epochs": 150, "batch_size": 128}))
+    settings = regular_settings(tiny_experiment(train={"epochs": 150, "batch_size": 128}))
     out = tmp_path / "killed.pt"
     side = Path(f"{out}.resume")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
@@ -124,7 +98,7 @@ def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_p
 
 
 def test_side_file_of_other_settings_is_ignored(tmp_path):
-    exp = experiment(train={"epochs": 3})
+    exp = tiny_experiment(train={"epochs": 3})
     data = load_data(exp["data"])
     key_a, key_b = dict(seed=0, lr=0.05), dict(seed=0, lr=0.1)
 
@@ -153,7 +127,7 @@ FP16 = MovingScale("cpu", torch.float16)  # refused on CPU in configs; here for 
 
 
 def test_fp16_training_resumes_bitwise_with_its_loss_scale(tmp_path):
-    exp = experiment(model={"batchnorm": True}, train={"epochs": 4, "batch_size": 128})
+    exp = tiny_experiment(model={"batchnorm": True}, train={"epochs": 4, "batch_size": 128})
     data = load_data(exp["data"])
 
     def fit(name, progress=None):
@@ -177,7 +151,7 @@ def test_fp16_training_resumes_bitwise_with_its_loss_scale(tmp_path):
 
 
 def star_setup(tmp_path, realign: str, precision: Precision | None = None):
-    exp = experiment(model={"batchnorm": True}, train={"epochs": 2})
+    exp = tiny_experiment(model={"batchnorm": True}, train={"epochs": 2})
     data = load_data(exp["data"])
     anchors = []
     for seed in (0, 1):
@@ -198,7 +172,8 @@ def star_setup(tmp_path, realign: str, precision: Precision | None = None):
 
 
 @pytest.mark.parametrize(
-    "realign,precision", [("every_epoch", None), ("once", None), ("every_epoch", FP16)]
+    "realign,precision",
+    [("every_epoch", None), ("once", None), ("never", None), ("every_epoch", FP16)],
 )
 def test_starlight_resumes_bitwise(tmp_path, realign, precision):
     fit = star_setup(tmp_path, realign, precision)
@@ -222,9 +197,9 @@ def test_starlight_resumes_bitwise(tmp_path, realign, precision):
 def test_curve_job_stopped_mid_curve_resumes_at_next_t(tmp_path):
     """A curve job (SLURM time limit) keeps its finished t; the resubmitted one evaluates the
     rest only, and writes the curve of an uninterrupted run, byte for byte."""
-    from stardomain.pipeline import run_curve
+    from stardomain.stages.pairs import run_curve
 
-    exp = experiment(train={"epochs": 2})
+    exp = tiny_experiment(train={"epochs": 2})
     exp["eval"]["grid"] = [0.0, 0.25, 0.5, 0.75, 1.0]
     for seed in (0, 1):
         run_train_regular(str(tmp_path / f"{seed}.pt"), regular_settings(exp), seed, "cpu")
@@ -234,7 +209,7 @@ def test_curve_job_stopped_mid_curve_resumes_at_next_t(tmp_path):
     def curve(name, progress=None):
         out = tmp_path / f"{name}.csv"
         run_curve(str(out), str(tmp_path / f"{name}.barrier.csv"), str(tmp_path / "0.pt"),
-                  str(tmp_path / "1.pt"), None, settings, pair, "cpu", progress)  # fmt: skip
+                  str(tmp_path / "1.pt"), settings, pair, "cpu", progress=progress)  # fmt: skip
         return out
 
     stopped: list[float] = []

@@ -25,7 +25,7 @@ import yaml
 
 from conftest import REPO, snakemake, tiny_config
 
-pytestmark = pytest.mark.workflow
+pytestmark = pytest.mark.slow
 
 HEAVY = ("train_regular", "train_star", "align_interpolate", "interpolate", "ensemble")
 # Test overrides on top of the profile: no accounting daemon here, so track jobs with squeue and

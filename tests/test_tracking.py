@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from stardomain import io
-from stardomain.pipeline import resolve_device
+from stardomain.stages.common import resolve_device
 from stardomain.tracking import device_report, epoch_line
 
 from conftest import tiny_config
@@ -59,7 +59,7 @@ def history(model: Path) -> list[dict]:
     return metrics["history"] if isinstance(metrics, dict) else metrics
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_logs_and_metrics_csv_of_trained_and_restored_models(tmp_path: Path, run_snakemake):
     config = tiny_config()
     targets = ["results/tiny/star/main.metrics.csv", "results/tiny/regular/3.metrics.csv"]
@@ -121,7 +121,7 @@ def wandb_history(path: Path) -> list[dict]:
     return rows
 
 
-@pytest.mark.workflow
+@pytest.mark.slow
 def test_wandb_tracker_offline_logs_every_epoch(tmp_path: Path, run_snakemake, monkeypatch):
     pytest.importorskip("wandb", reason="the wandb extra: pip install -e '.[wandb]'")
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -1,4 +1,4 @@
-"""Interpolation curves and barriers (PAPER.md, "Definitions").
+"""Interpolation curves and barriers (docs/method.md, section 3; the paper's barrier definition).
 
 Loss barrier of (A, B): max over the grid of L(theta(t)) - ((1-t) L(A) + t L(B)), floored at 0.
 Accuracy barrier: the largest drop of accuracy below the straight line between the endpoint
@@ -13,9 +13,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from stardomain.data import Data
+from stardomain.data.core import Data
 from stardomain.evaluate import evaluate_at, interpolate_state, param_keys
 from stardomain.resume import PointsFile
+from stardomain.settings import EvalSettings
 
 State = dict[str, torch.Tensor]
 SPLITS = ("train", "test")
@@ -60,26 +61,22 @@ def curve(
     model: nn.Module,
     state_a: State,
     state_b: State,
-    grid: Sequence[float],
     data: Data,
-    eval_batch_size: int,
-    bn_batch_size: int,
-    bn_max_batches: int | None,
-    seed: int = 0,
+    settings: EvalSettings,
+    *,
     progress: Callable | None = None,
     resume: PointsFile | None = None,
-    *,
-    train_subset: int | None = None,
-    test_subset: int | None = None,
 ) -> list[dict]:
-    """Loss and accuracy of theta(t) on the train split (no augmentation) and the test split.
+    """Loss and accuracy of theta(t) at the t of `settings.grid`, on the train split (no
+    augmentation) and the test split (docs/method.md, "Barriers").
 
     BN statistics are re-estimated at interior t (not at the endpoints, which keep their own) on
-    `bn_max_batches` shuffled training batches (None: a full pass), in a fixed order from `seed`.
+    `settings.bn_batches` shuffled training batches of `settings.bn_batch_size` (None: a full
+    pass), in a fixed order from `settings.seed`.
     resume: side file of finished points: its points are not evaluated again, and every newly
     finished point is added to it (a job stopped at a time limit continues at the next t).
-    `train_subset` / `test_subset`: evaluate on that many images of the split, the same seeded
-    random subset (`seed`) at every t and for both endpoints (None: the whole split, the paper's
+    `settings.train_subset` / `test_subset`: evaluate on that many images of the split, the same
+    seeded random subset at every t and for both endpoints (None: the whole split, the paper's
     protocol). Returns long-format rows: t, split, loss, accuracy.
     """
     keys = param_keys(model)
@@ -87,18 +84,22 @@ def curve(
     state_a = {k: v.detach().clone() for k, v in state_a.items()}
     state_b = {k: v.detach().clone() for k, v in state_b.items()}
     splits = {  # the train split is never augmented here
-        "train": Subset(data, "train", eval_batch_size, train_subset, seed),
-        "test": Subset(data, "test", eval_batch_size, test_subset, seed),
+        "train": Subset(data, "train", settings.batch_size, settings.train_subset, settings.seed),
+        "test": Subset(data, "test", settings.batch_size, settings.test_subset, settings.seed),
     }
     rows = resume.load() if resume is not None else []
     done = {r["t"] for r in rows}
-    todo = [float(t) for t in grid if float(t) not in done]
+    todo = [float(t) for t in settings.grid if float(t) not in done]
     for t in progress(todo, desc="t") if progress else todo:
         interior = 0.0 < t < 1.0
         # BN statistics from the augmented training loader, as the paper
-        bn = data.batches("train", bn_batch_size, True, seed, augment=True) if interior else None
+        bn_loader = (
+            data.batches("train", settings.bn_batch_size, True, settings.seed, augment=True)
+            if interior
+            else None
+        )
         state = interpolate_state(state_a, state_b, t, keys)
-        metrics = evaluate_at(model, state, splits, bn, bn_max_batches)
+        metrics = evaluate_at(model, state, splits, bn_loader, settings.bn_batches)
         for split, (loss, acc) in metrics.items():
             rows.append(dict(t=t, split=split, loss=loss, accuracy=acc))
         if resume is not None:

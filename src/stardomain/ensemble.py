@@ -1,6 +1,6 @@
 """Star model as ensemble substitute, and Bayesian model averaging (BMA) over the star domain.
 
-PAPER.md, "Other facts": the star is compared with a single regular model and with a deep ensemble
+The paper's §5 (docs/method.md, "Star models as ensembles"): the star is compared with a single regular model and with a deep ensemble
 of its anchors (average of softmax outputs), and BMA over the star domain samples an anchor n
 uniformly and t ~ U[0, 1], evaluates theta(t) = (1-t) theta* + t pi_n(theta_n) with the anchor
 permuted onto the star, and averages the softmax outputs. Reported: accuracy, negative
@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from scipy.stats import rankdata
 from torch import nn
 
-from stardomain import io
-from stardomain.data import Batches, Data, load_data
+from stardomain.data.core import Batches, Data
 from stardomain.evaluate import interpolate_state, param_keys, reestimate_bn
-from stardomain.models import build_model, has_batchnorm, model_spec
-from stardomain.perm import apply_permutation, weight_matching
+from stardomain.models import has_batchnorm
+from stardomain.perm import PermutationSpec, apply_permutation, weight_matching
+from stardomain.settings import AlignSettings, EnsembleSettings, EvalSettings
 
 State = dict[str, torch.Tensor]
 
@@ -67,12 +67,17 @@ def metrics(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, 
 
 @torch.no_grad()
 def predict(
-    model: nn.Module, state: State, x: torch.Tensor, bn: Batches | None, bn_batches: int | None
+    model: nn.Module,
+    state: State,
+    x: torch.Tensor,
+    bn_loader: Batches | None,
+    bn_batches: int | None,
 ) -> torch.Tensor:
-    """Softmax outputs (n, classes) of `state`; BN statistics re-estimated on `bn` when given."""
+    """Softmax outputs (n, classes) of `state`; BN statistics re-estimated on `bn_batches` batches
+    of `bn_loader` when one is given."""
     model.load_state_dict(state)
-    if bn is not None and has_batchnorm(model):
-        reestimate_bn(model, bn, bn_batches)
+    if bn_loader is not None and has_batchnorm(model):
+        reestimate_bn(model, bn_loader, bn_batches)
     model.eval()
     return F.softmax(model(x), dim=1)
 
@@ -84,7 +89,7 @@ def bma_probs(
     samples: int,
     seed: int,
     x: torch.Tensor,
-    bn: Batches | None,
+    bn_loader: Batches | None,
     bn_batches: int | None,
 ) -> torch.Tensor:
     """Mean softmax over `samples` draws theta(t) = (1-t) star + t anchor_n, n uniform, t ~ U[0,1]."""
@@ -94,7 +99,7 @@ def bma_probs(
     for _ in range(samples):
         n, t = int(rng.integers(len(aligned_anchors))), float(rng.uniform())
         probs = predict(
-            model, interpolate_state(star, aligned_anchors[n], t, keys), x, bn, bn_batches
+            model, interpolate_state(star, aligned_anchors[n], t, keys), x, bn_loader, bn_batches
         )
         total = probs if total is None else total + probs
     return total / samples
@@ -102,25 +107,28 @@ def bma_probs(
 
 def compare(
     model: nn.Module,
+    spec: PermutationSpec,
     data: Data,
     heldout: dict[str, State],
     stars: dict[str, tuple[State, dict[str, State]]],
-    settings: dict,
+    *,
+    evaluation: EvalSettings,
+    align: AlignSettings,
+    ensemble: EnsembleSettings,
 ) -> list[dict]:
     """Metric rows on the test split: each held-out model alone, and per star: the star, the deep
     ensemble of its anchors and BMA over its domain.
 
-    stars: star id -> (star state, {anchor id: anchor state}). settings: {model, align, eval,
-    ensemble} as in the config. Rows: method, star, model, members, and `metrics`.
+    stars: star id -> (star state, {anchor id: anchor state}); `spec`: the model's permutation
+    spec (anchors are weight-matched onto the star). BN statistics of interpolated models come
+    from `evaluation.bn_batches` batches of the augmented training loader, as in `barrier.curve`.
+    Rows: method, star, model, members, and `metrics`.
     """
-    ev, ens, align = settings["eval"], settings["ensemble"], settings["align"]
     x, labels = data.test.x, data.test.y.cpu().numpy()
-    # BN statistics of interpolated models: the augmented training loader, as in barrier.curve
-    bn = data.batches("train", ev["bn_batch_size"], True, ev["seed"], augment=True)
-    spec = model_spec(settings["model"], model, data.in_shape)
+    bn_loader = data.batches("train", evaluation.bn_batch_size, True, evaluation.seed, augment=True)
 
     def row(method: str, star: str, name: str, members: int, probs: torch.Tensor) -> dict:
-        scores = metrics(probs.cpu().numpy(), labels, ens["ece_bins"])
+        scores = metrics(probs.cpu().numpy(), labels, ensemble.ece_bins)
         return dict(method=method, star=star, model=name, members=members, split="test", **scores)
 
     rows = [
@@ -134,46 +142,20 @@ def compare(
         aligned = [
             apply_permutation(
                 spec,
-                weight_matching(spec, star, s, seed=align["seed"] + i, max_iter=align["max_iter"]),
+                weight_matching(spec, star, s, seed=align.seed + i, max_iter=align.max_iter),
                 s,
             )
             for i, s in enumerate(anchors.values())
         ]
         probs = bma_probs(
-            model, star, aligned, ens["bma_samples"], ens["seed"], x, bn, ev["bn_batches"]
+            model,
+            star,
+            aligned,
+            ensemble.bma_samples,
+            ensemble.seed,
+            x,
+            bn_loader,
+            evaluation.bn_batches,
         )
-        rows.append(row("bma", sid, f"star domain of {sid}", ens["bma_samples"], probs))
+        rows.append(row("bma", sid, f"star domain of {sid}", ensemble.bma_samples, probs))
     return rows
-
-
-def run_ensemble(
-    out_csv: str,
-    heldout: dict[str, str],
-    stars: dict[str, str],
-    anchors: dict[str, list[str]],
-    paths: dict[str, str],
-    settings: dict,
-    device: str,
-) -> None:
-    """File stage of `compare`: heldout/stars map model ids to files, anchors maps a star id to its
-    anchor ids, and `paths` maps every anchor id to its file. Writes one CSV row per evaluation.
-    """
-    import pandas as pd
-
-    from stardomain.pipeline import arch_of, resolve_device
-
-    device = resolve_device(device)
-    data = load_data(settings["data"], device)
-    arch = arch_of(settings["model"], data)
-
-    def load(path: str) -> State:
-        return {k: v.to(device) for k, v in io.load_model(path, arch)["state"].items()}
-
-    model = build_model(settings["model"], data.in_shape, data.num_classes, 0).to(device)
-    star_states = {
-        sid: (load(path), {a: load(paths[a]) for a in anchors[sid]}) for sid, path in stars.items()
-    }
-    rows = compare(model, data, {r: load(p) for r, p in heldout.items()}, star_states, settings)
-    table = pd.DataFrame([{"experiment": settings["experiment"], **r} for r in rows])
-    with io.atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False)

@@ -1,6 +1,6 @@
 """Evaluation, BatchNorm re-estimation and weight interpolation of state dicts.
 
-Interpolation follows PAPER.md: only learnable parameters are interpolated, theta(t) = (1-t) a + t b;
+Interpolation follows the paper (docs/method.md, section 3): only learnable parameters are interpolated, theta(t) = (1-t) a + t b;
 at interior t the BN running statistics are re-estimated on training data (train mode, cumulative
 average) because averaged weights make the endpoints' statistics wrong.
 """
@@ -32,10 +32,10 @@ def evaluate(model: nn.Module, batches: Iterable) -> tuple[float, float]:
 
 
 @torch.no_grad()
-def reestimate_bn(model: nn.Module, batches: Iterable, max_batches: int | None = None) -> None:
-    """Reset and re-estimate every BN layer's running stats from `batches` (a cumulative average).
-
-    `max_batches=None` uses one full pass. Leaves the model in eval mode.
+def reestimate_bn(model: nn.Module, loader: Iterable, bn_batches: int | None = None) -> None:
+    """Reset and re-estimate every BN layer's running stats from the first `bn_batches` batches of
+    `loader` (a cumulative average); `bn_batches=None` uses one full pass. Leaves the model in eval
+    mode.
     """
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not bns:
@@ -45,8 +45,8 @@ def reestimate_bn(model: nn.Module, batches: Iterable, max_batches: int | None =
         m.reset_running_stats()
         m.momentum = None  # None = cumulative moving average over all batches seen
     model.train()
-    for i, (x, _) in enumerate(batches):
-        if max_batches is not None and i >= max_batches:
+    for i, (x, _) in enumerate(loader):
+        if bn_batches is not None and i >= bn_batches:
             break
         model(x)
     for m, momentum in zip(bns, saved, strict=True):
@@ -77,11 +77,12 @@ def evaluate_at(
     model: nn.Module,
     state: State,
     splits: dict[str, Iterable],
-    bn_batches: Iterable | None,
-    bn_max_batches: int | None,
+    bn_loader: Iterable | None,
+    bn_batches: int | None,
 ) -> dict[str, tuple[float, float]]:
-    """Load `state`, re-estimate BN if `bn_batches` is given and the model has BN, evaluate splits."""
+    """Load `state`, re-estimate BN (`bn_batches` batches of `bn_loader`) if a loader is given and
+    the model has BN, evaluate splits."""
     model.load_state_dict(state)
-    if bn_batches is not None and has_batchnorm(model):
-        reestimate_bn(model, bn_batches, bn_max_batches)
+    if bn_loader is not None and has_batchnorm(model):
+        reestimate_bn(model, bn_loader, bn_batches)
     return {name: evaluate(model, batches) for name, batches in splits.items()}

@@ -11,13 +11,13 @@ from the model itself.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from stardomain import archs
+from stardomain.factories import import_factory, is_import_path
 from stardomain.perm import PermutationSpec, mlp_spec, spec_from_trace
 
 
@@ -116,25 +116,6 @@ REGISTRY: dict[str, tuple[Builder, Callable[[dict], PermutationSpec] | None]] = 
     ),
     "vit": (_vit, None),
 }
-
-
-def is_import_path(name: str) -> bool:
-    """True for `package.module:function` (a user's factory), False for registry names."""
-    return ":" in name
-
-
-def import_factory(name: str, key: str) -> Callable:
-    """The object at `package.module:function`; errors name the config `key`."""
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(
-            f"{key}: cannot import module {module_name!r} of {name!r} ({err})"
-        ) from err
-    if not callable(getattr(module, attr, None)):
-        raise ValueError(f"{key}: {module_name!r} has no callable {attr!r}")
-    return getattr(module, attr)
 
 
 def _builder(cfg: dict) -> Builder:

@@ -1,6 +1,6 @@
 """Training precision: mixed precision (bf16 / fp16 autocast) and channels-last memory format.
 
-The `train:` keys `amp` and `channels_last` (issues 4 and 8, the GPU fast path) select a
+The `train:` keys `amp` and `channels_last` (the GPU fast path, docs/slurm.md) select a
 `Precision`, which regular training and Starlight apply in the same places:
 - `autocast()` wraps the forward pass and the loss. Parameters, gradients and optimizer state stay
   float32 (autocast casts copies for each op), and so does Starlight's theta(t) = lerp(theta,

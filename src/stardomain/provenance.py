@@ -31,6 +31,8 @@ import inspect
 import sys
 from pathlib import Path
 
+from stardomain.factories import import_factory, is_import_path
+
 # Bump when a change of src/stardomain alters trained weights or evaluated numbers (and re-pin
 # the golden numbers in tests/test_provenance.py); every model and curve is then recomputed.
 NUMERICS_VERSION = 1
@@ -70,8 +72,6 @@ def source_digest(import_path: str) -> str:
     The file of the function itself (a function re-exported by another module is followed to
     where it is defined) and, if different, the module named in the path.
     """
-    from stardomain.models import import_factory
-
     factory = import_factory(import_path, import_path)
     module = sys.modules[import_path.partition(":")[0]]
     files = [getattr(module, "__file__", None)]
@@ -85,8 +85,6 @@ def source_digest(import_path: str) -> str:
 
 def code_digests(settings: dict) -> dict[str, str]:
     """`source_digest` of the model and data factories of `settings` given by import path."""
-    from stardomain.models import is_import_path
-
     return {
         f"{section}.name": source_digest(settings[section]["name"])
         for section in ("model", "data")

@@ -34,7 +34,7 @@ RESUME_FORMAT = "stardomain.resume/1"
 def order_generator(batches) -> torch.Generator | None:
     """The generator behind an epoch's batch order and augmentation draws, or None.
 
-    `batches` is an in-memory `Batches` or a `stardomain.datasets.torch_dataset.DatasetBatches`
+    `batches` is an in-memory `Batches` or a `stardomain.data.torch_dataset.DatasetBatches`
     (their `generator`), a loader wrapping a torch DataLoader (`loader.generator`, which also
     seeds the DataLoader's workers), or any re-iterable of a user's dataset (a list of batches, a
     loader of one's own): None, nothing to save, and a resumed run is as deterministic as the

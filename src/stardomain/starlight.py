@@ -1,4 +1,5 @@
-"""Starlight: train a star model against a set of anchors (PAPER.md, Algorithm 1).
+"""Starlight: train a star model against a set of anchors (Algorithm 1 of the paper;
+docs/method.md, section 2).
 
 The interpolated weights theta(t) = (1-t) theta + t theta_n are built with `torch.lerp` from the live
 parameters, and the loss is computed by `torch.func.functional_call` at theta(t). Autograd through the
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from stardomain.data import Data
+from stardomain.data.core import Data
 from stardomain.evaluate import reestimate_bn
 from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
@@ -209,9 +210,9 @@ def train_star(
         # augmented training loader as the paper; `bn_batches` bounds it in all but the last epoch
         if has_batchnorm(model):
             bn = data.batches("train", recipe["batch_size"], True, seed + epoch, augment=True)
-            k = None if epoch == epochs - 1 else star.get("bn_batches")
+            bn_batches = None if epoch == epochs - 1 else star.get("bn_batches")
             with precision.autocast():  # as the BN statistics of regular training
-                reestimate_bn(model, bn, k)
+                reestimate_bn(model, bn, bn_batches)
         speed = images_per_second(loss_sum, images, start_time)
         where = f"{label}, epoch {epoch}"
         row = epoch_row(

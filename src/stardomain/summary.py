@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stardomain import config as cfg
+from stardomain import design
 
 KINDS = ("regular-regular", "star-heldout", "star-anchor")
 
@@ -51,7 +51,7 @@ def replicate_groups(designs: pd.DataFrame | None) -> dict[tuple[str, str], str]
     if designs is None or "replicate_of" not in designs:
         return {}
     return {
-        (e, s): cfg.star_id(base)
+        (e, s): design.star_id(base)
         for e, s, base in zip(
             designs["experiment"], designs["star"], designs["replicate_of"], strict=True
         )
@@ -152,14 +152,14 @@ def table1_markdown(table: pd.DataFrame) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def design(name: str, stars: dict[str, dict], model: dict, n_heldout: int) -> pd.DataFrame:
-    """One row per star: its resolved settings (`config.star_settings`) and the model it shares."""
+def design_table(name: str, stars: dict[str, dict], model: dict, n_heldout: int) -> pd.DataFrame:
+    """One row per star: its resolved settings (`design.star_settings`) and the model it shares."""
     rows = []
     for star, settings in stars.items():
         rows.append(
             dict(
                 experiment=name,
-                star=cfg.star_id(star),
+                star=design.star_id(star),
                 replicate_of=settings.get("replicate_of", star),
                 star_seed=settings["seed"],
                 n_anchors=len(settings["anchors"]),
@@ -179,8 +179,8 @@ def design(name: str, stars: dict[str, dict], model: dict, n_heldout: int) -> pd
 
 def design_of(name: str, exp: dict) -> pd.DataFrame:
     """`design` of a validated experiment config."""
-    stars = {s: cfg.star_settings(exp, s) for s in exp["stars"]}
-    return design(name, stars, exp["model"], exp["n_heldout"])
+    stars = {s: design.star_settings(exp, s) for s in exp["stars"]}
+    return design_table(name, stars, exp["model"], exp["n_heldout"])
 
 
 def t_label(star: dict) -> str:
@@ -221,7 +221,7 @@ def star_barriers(barriers: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame
 
 def select_stars(table: pd.DataFrame, experiment: str, stars: list[str]) -> pd.DataFrame:
     """Rows of `star_barriers` for `stars` (names) of `experiment`, in that order."""
-    ids = [cfg.star_id(s) for s in stars]
+    ids = [design.star_id(s) for s in stars]
     part = table[(table["experiment"] == experiment) & table["star"].isin(ids)]
     missing = sorted(set(ids) - set(part["star"]))
     if missing:

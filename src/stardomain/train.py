@@ -1,4 +1,4 @@
-"""Regular training: the SGD recipe of PAPER.md (momentum, Nesterov, weight decay, cosine or step).
+"""Regular training: the paper's SGD recipe (momentum, Nesterov, weight decay, cosine or step).
 
 One function per concern: `make_optimizer`, `make_scheduler` (stepped once per batch), `train_step`
 (one batch), and `train_regular`, which fits one model from its seed and returns its per-epoch
@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stardomain.data import Data
+from stardomain.data.core import Data
 from stardomain.evaluate import evaluate
 from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile

@@ -1,11 +1,12 @@
-# Shared helpers of the rules: experiment lookups, model-id -> file, params bundles.
+# Shared helpers of the rules: experiment lookups, model id -> file, params bundles. Paths are
+# those of the rules' outputs (rules.<name>.output), written once, in the rule that makes them.
 import os
 import re
 from pathlib import Path
 
-from stardomain import config as design
+from stardomain import design
 from stardomain.data import host_threads as data_threads
-from stardomain.datasets import ffcv_data
+from stardomain.data import ffcv_data
 from stardomain.provenance import NUMERICS_VERSION, code_digests, tracked
 
 EXPERIMENTS = config["experiments"]
@@ -21,9 +22,11 @@ wildcard_constraints:
 
 
 def model_path(exp, model_id):
-    """File of a model id (regular-<seed> or star-<name>)."""
+    """File of a model id (regular-<seed> or star-<name>): the output of its training rule."""
     role, name = model_id.split("-", 1)
-    return f"results/{exp}/{role}/{name}.pt"
+    if role == "regular":
+        return expand(rules.train_regular.output.model, exp=exp, seed=name)[0]
+    return expand(rules.train_star.output.model, exp=exp, star=name)[0]
 
 
 def data_files(exp):
@@ -132,10 +135,11 @@ def pair_settings(exp):
     return dict(eval_settings(exp), align=EXPERIMENTS[exp]["align"])
 
 
-def pair_paths(exp, suffix):
-    """Curve outputs of every pair of experiment `exp`."""
+def pair_paths(exp, output):
+    """Output `output` (curve or barrier) of every pair of experiment `exp`, in design order."""
+    rule_of = {"naive": rules.interpolate, "permuted": rules.align_interpolate}
     return [
-        f"results/{exp}/curves/{p.alignment}/{p.a}~{p.b}{suffix}"
+        expand(getattr(rule_of[p.alignment].output, output), exp=exp, a=p.a, b=p.b)[0]
         for p in design.pairs(EXPERIMENTS[exp])
     ]
 
@@ -160,16 +164,9 @@ def pair_params(wildcards, alignment):
     )
 
 
-def figure_targets():
-    """Outputs of the ablation figures that concern an experiment in `all` (design.wanted_figures)."""
-    return [
-        f for rule in design.wanted_figures(config) for f in getattr(rules, rule).output
-    ]
-
-
-def sweep_experiments():
-    """Experiments of the width and depth sweeps, each once, in config order."""
-    return list(dict.fromkeys(FIGURES["width_sweep"] + FIGURES["depth_sweep"]))
+def ablation_experiments(figure):
+    """Experiments an ablation figure (design.ABLATIONS) compares, each once, in config order."""
+    return list(dict.fromkeys(design.figure_groups(FIGURES).get(figure, [])))
 
 
 def ensemble_ids(exp):

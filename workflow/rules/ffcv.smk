@@ -1,4 +1,4 @@
-# Stage 0 (data.loader: ffcv only): FFCV .beton files of an ImageFolder tree, one job per split,
+# FFCV .beton files of an ImageFolder tree (stardomain.stages.ffcv; data.loader: ffcv only), one job per split,
 # written once and read by every job of every experiment that names them.
 
 

@@ -1,10 +1,11 @@
-# Stage 6: the ablation figures and tables (config["figures"]), and the one model-loading stage
-# they need: the ensemble / BMA evaluation. Every figure is drawn from CSV files only.
+# Tables and figures (stardomain.stages.figures): what each star is (design.csv), Table 1 and
+# Figure 2 over config["all"], and the ablations chosen in config["figures"]. Every figure is drawn
+# from CSV files only.
 
 
 rule describe_stars:
     output:
-        "results/{exp}/design.csv",
+        csv="results/{exp}/design.csv",
     log:
         "logs/{exp}/design.log",
     localrule: True
@@ -21,43 +22,56 @@ rule describe_stars:
         "../scripts/describe_stars.py"
 
 
-rule ensemble:
+rule table1:
     input:
-        heldout=lambda wc: [
-            model_path(wc.exp, m) for m in ensemble_ids(wc.exp)["heldout"]
-        ],
-        stars=lambda wc: [model_path(wc.exp, m) for m in ensemble_ids(wc.exp)["stars"]],
-        anchors=lambda wc: [
-            model_path(wc.exp, m) for m in ensemble_ids(wc.exp)["anchors"]
-        ],
-        data=lambda wc: data_files(wc.exp),
+        barriers=expand(rules.barriers.output.csv, exp=config["all"]),
+        designs=expand(rules.describe_stars.output.csv, exp=config["all"]),
     output:
-        csv="results/{exp}/ensemble.csv",
+        csv=report(
+            "figures/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+            labels={"table": "Table 1 / Table 3: barriers"},
+        ),
+        md="figures/table1.md",
     log:
-        "logs/{exp}/ensemble.log",
+        "logs/figures/table1.log",
+    localrule: True
     conda:
         "../../envs/stardomain.yaml"
-    threads: lambda wc: job_threads(wc.exp)
-    resources:
-        # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
-        **cluster_resources("ensemble", cpus_per_task=exp_threads),
-    params:
-        ids=lambda wc: ensemble_ids(wc.exp),
-        settings=lambda wc: dict(
-            eval_settings(wc.exp),
-            experiment=wc.exp,
-            align=EXPERIMENTS[wc.exp]["align"],
-            ensemble=EXPERIMENTS[wc.exp]["ensemble"],
-        ),
-        code=lambda wc: code_params(wc.exp),
     script:
-        "../scripts/ensemble.py"
+        "../scripts/table1.py"
+
+
+rule fig2:
+    input:
+        curves=expand(rules.curves.output.csv, exp=config["all"]),
+    output:
+        pdf="figures/fig2.pdf",
+        png=report(
+            "figures/fig2.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+            labels={"figure": "Figure 2: loss and accuracy along t"},
+        ),
+    log:
+        "logs/figures/fig2.log",
+    localrule: True
+    conda:
+        "../../envs/stardomain.yaml"
+    params:
+        style=FIGURES["style"],
+        stars=FIGURES["fig2"]["stars"],
+    script:
+        "../scripts/fig2.py"
 
 
 rule fig_n_anchors:
     input:
-        barriers=lambda wc: f"results/{FIGURES['n_sweep']['experiment']}/barriers.csv",
-        design=lambda wc: f"results/{FIGURES['n_sweep']['experiment']}/design.csv",
+        barriers=expand(rules.barriers.output.csv, exp=ablation_experiments("n_anchors")),
+        designs=expand(
+            rules.describe_stars.output.csv, exp=ablation_experiments("n_anchors")
+        ),
     output:
         csv="figures/fig_n_anchors.csv",
         pdf="figures/fig_n_anchors.pdf",
@@ -81,8 +95,12 @@ rule fig_n_anchors:
 
 rule table_t_sampling:
     input:
-        barriers=lambda wc: f"results/{FIGURES['t_sampling']['experiment']}/barriers.csv",
-        design=lambda wc: f"results/{FIGURES['t_sampling']['experiment']}/design.csv",
+        barriers=expand(
+            rules.barriers.output.csv, exp=ablation_experiments("t_sampling")
+        ),
+        designs=expand(
+            rules.describe_stars.output.csv, exp=ablation_experiments("t_sampling")
+        ),
     output:
         csv=report(
             "figures/table_t_sampling.csv",
@@ -104,10 +122,12 @@ rule table_t_sampling:
 
 rule fig_width_depth:
     input:
-        barriers=lambda wc: expand(
-            "results/{exp}/barriers.csv", exp=sweep_experiments()
+        barriers=expand(
+            rules.barriers.output.csv, exp=ablation_experiments("width_depth")
         ),
-        designs=lambda wc: expand("results/{exp}/design.csv", exp=sweep_experiments()),
+        designs=expand(
+            rules.describe_stars.output.csv, exp=ablation_experiments("width_depth")
+        ),
     output:
         csv="figures/fig_width_depth.csv",
         pdf="figures/fig_width_depth.pdf",
@@ -132,7 +152,7 @@ rule fig_width_depth:
 
 rule fig_ensemble:
     input:
-        lambda wc: expand("results/{exp}/ensemble.csv", exp=FIGURES["ensemble"]),
+        metrics=expand(rules.ensemble.output.csv, exp=ablation_experiments("ensemble")),
     output:
         csv=report(
             "figures/table_ensemble.csv",

@@ -1,4 +1,4 @@
-# Stage 1: regular models, one job per seed. Stage 3: star models (Starlight, Algorithm 1).
+# Regular models, one job per seed (stardomain.stages.train; docs/method.md, section 1).
 
 
 rule train_regular:
@@ -21,27 +21,3 @@ rule train_regular:
         code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/train_regular.py"
-
-
-rule train_star:
-    input:
-        anchors=lambda wc: [
-            model_path(wc.exp, design.regular_id(s))
-            for s in design.star_settings(EXPERIMENTS[wc.exp], wc.star)["anchors"]
-        ],
-        data=lambda wc: data_files(wc.exp),
-    output:
-        model="results/{exp}/star/{star}.pt",
-        metrics="results/{exp}/star/{star}.metrics.csv",  # per-epoch history, from the .pt
-    log:
-        "logs/{exp}/star/{star}.log",
-    conda:
-        "../../envs/stardomain.yaml"
-    threads: lambda wc: job_threads(wc.exp)
-    resources:
-        **cluster_resources("train_star"),
-    params:
-        settings=lambda wc: star_settings(wc.exp, wc.star),
-        code=lambda wc: code_params(wc.exp),
-    script:
-        "../scripts/train_star.py"

@@ -1,20 +1,21 @@
-"""Adapter: align model b onto a, then its curve (see stardomain.pipeline.run_align_interpolate)."""
+"""Adapter: align model b onto a, then its curve (stardomain.stages.pairs.run_align_interpolate)."""
 
-from stardomain.pipeline import job, run_align_interpolate
 from stardomain.provenance import with_untracked
+from stardomain.stages.common import job
+from stardomain.stages.pairs import run_align_interpolate
 
 settings = with_untracked(
     snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
 )
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_align_interpolate(
-        snakemake.output.perm,
-        snakemake.output.curve,
-        snakemake.output.barrier,
-        snakemake.input.a,
-        snakemake.input.b,
-        settings,
-        snakemake.params.pair,
-        snakemake.config["device"],
-        progress,
+        out_perm=snakemake.output.perm,
+        out_curve=snakemake.output.curve,
+        out_barrier=snakemake.output.barrier,
+        a_path=snakemake.input.a,
+        b_path=snakemake.input.b,
+        settings=settings,
+        pair=snakemake.params.pair,
+        device=snakemake.config["device"],
+        progress=progress,
     )

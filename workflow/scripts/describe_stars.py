@@ -1,13 +1,13 @@
-"""Adapter: what each star of an experiment is, as a CSV (see stardomain.figures.write_design)."""
+"""Adapter: what each star of an experiment is, as a CSV (see stardomain.stages.figures.write_design)."""
 
-from stardomain.figures import write_design
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.figures import write_design
 
 with job(snakemake.log[0]):
     write_design(
-        snakemake.output[0],
-        snakemake.wildcards.exp,
-        snakemake.params.stars,
-        snakemake.params.model,
-        snakemake.params.n_heldout,
+        out_csv=snakemake.output.csv,
+        name=snakemake.wildcards.exp,
+        stars=snakemake.params.stars,
+        model=snakemake.params.model,
+        n_heldout=snakemake.params.n_heldout,
     )

@@ -1,9 +1,9 @@
 """Adapter: star vs single model vs deep ensemble vs BMA over the star domain
-(see stardomain.ensemble.run_ensemble)."""
+(see stardomain.stages.ensemble.run_ensemble)."""
 
-from stardomain.ensemble import run_ensemble
-from stardomain.pipeline import job
 from stardomain.provenance import with_untracked
+from stardomain.stages.common import job
+from stardomain.stages.ensemble import run_ensemble
 
 ids = snakemake.params.ids
 settings = with_untracked(
@@ -11,11 +11,11 @@ settings = with_untracked(
 )
 with job(snakemake.log[0], snakemake.threads):
     run_ensemble(
-        snakemake.output.csv,
-        dict(zip(ids["heldout"], snakemake.input.heldout, strict=True)),
-        dict(zip(ids["stars"], snakemake.input.stars, strict=True)),
-        ids["star_anchors"],
-        dict(zip(ids["anchors"], snakemake.input.anchors, strict=True)),
-        settings,
-        snakemake.config["device"],
+        out_csv=snakemake.output.csv,
+        heldout=dict(zip(ids["heldout"], snakemake.input.heldout, strict=True)),
+        stars=dict(zip(ids["stars"], snakemake.input.stars, strict=True)),
+        anchors=ids["star_anchors"],
+        paths=dict(zip(ids["anchors"], snakemake.input.anchors, strict=True)),
+        settings=settings,
+        device=snakemake.config["device"],
     )

@@ -1,9 +1,9 @@
-"""Adapter: one split of an ImageFolder tree as an FFCV .beton (see stardomain.datasets.ffcv_data)."""
+"""Adapter: one split of an ImageFolder tree as an FFCV .beton (see stardomain.stages.ffcv)."""
 
-from stardomain.datasets.ffcv_data import write_beton
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.ffcv import run_write_beton
 
 with job(snakemake.log[0], snakemake.threads):
-    source = snakemake.params.source  # root, split, max_resolution, compress_probability, ...
-    n = write_beton(snakemake.output.beton, **source, workers=snakemake.threads)
-    print(f"{n} images of {source['root']} ({source['split']}) -> {snakemake.output.beton}")
+    run_write_beton(
+        out=snakemake.output.beton, source=snakemake.params.source, workers=snakemake.threads
+    )

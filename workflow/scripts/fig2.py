@@ -1,12 +1,12 @@
-"""Adapter: the paper's Figure 2 from curve CSVs (see stardomain.figures.write_fig2)."""
+"""Adapter: the paper's Figure 2 from curve CSVs (see stardomain.stages.figures.write_fig2)."""
 
-from stardomain.figures import write_fig2
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.figures import write_fig2
 
 with job(snakemake.log[0]):
     write_fig2(
-        list(snakemake.input),
-        [snakemake.output.pdf, snakemake.output.png],
-        snakemake.params.style,
-        snakemake.params.stars,
+        curve_paths=list(snakemake.input.curves),
+        out_paths=[snakemake.output.pdf, snakemake.output.png],
+        style=snakemake.params.style,
+        stars=snakemake.params.stars,
     )

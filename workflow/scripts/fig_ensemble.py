@@ -1,13 +1,13 @@
-"""Adapter: ensemble / BMA table and figure (see stardomain.figures.write_ensemble)."""
+"""Adapter: ensemble / BMA table and figure (see stardomain.stages.figures.write_ensemble)."""
 
-from stardomain.figures import write_ensemble
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.figures import write_ensemble
 
 with job(snakemake.log[0]):
     write_ensemble(
-        list(snakemake.input),
-        snakemake.output.csv,
-        snakemake.output.md,
-        [snakemake.output.pdf, snakemake.output.png],
-        snakemake.params.style,
+        metric_paths=list(snakemake.input.metrics),
+        out_csv=snakemake.output.csv,
+        out_md=snakemake.output.md,
+        out_paths=[snakemake.output.pdf, snakemake.output.png],
+        style=snakemake.params.style,
     )

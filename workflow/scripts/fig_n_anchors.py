@@ -1,15 +1,15 @@
-"""Adapter: barrier vs number of anchors N (see stardomain.figures.write_n_anchors)."""
+"""Adapter: barrier vs number of anchors N (see stardomain.stages.figures.write_n_anchors)."""
 
-from stardomain.figures import write_n_anchors
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.figures import write_n_anchors
 
 with job(snakemake.log[0]):
     write_n_anchors(
-        snakemake.input.barriers,
-        snakemake.input.design,
-        snakemake.params.selection["experiment"],
-        snakemake.params.selection["stars"],
-        snakemake.output.csv,
-        [snakemake.output.pdf, snakemake.output.png],
-        snakemake.params.style,
+        barrier_paths=list(snakemake.input.barriers),
+        design_paths=list(snakemake.input.designs),
+        experiment=snakemake.params.selection["experiment"],
+        stars=snakemake.params.selection["stars"],
+        out_csv=snakemake.output.csv,
+        out_paths=[snakemake.output.pdf, snakemake.output.png],
+        style=snakemake.params.style,
     )

@@ -1,15 +1,15 @@
-"""Adapter: barrier vs width and depth, star vs regular scatter (see stardomain.figures)."""
+"""Adapter: barrier vs width and depth, star vs regular (see stardomain.stages.figures)."""
 
-from stardomain.figures import write_width_depth
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.figures import write_width_depth
 
 with job(snakemake.log[0]):
     write_width_depth(
-        list(snakemake.input.barriers),
-        list(snakemake.input.designs),
-        snakemake.params.width,
-        snakemake.params.depth,
-        snakemake.output.csv,
-        [snakemake.output.pdf, snakemake.output.png],
-        snakemake.params.style,
+        barrier_paths=list(snakemake.input.barriers),
+        design_paths=list(snakemake.input.designs),
+        width=snakemake.params.width,
+        depth=snakemake.params.depth,
+        out_csv=snakemake.output.csv,
+        out_paths=[snakemake.output.pdf, snakemake.output.png],
+        style=snakemake.params.style,
     )

@@ -1,20 +1,20 @@
-"""Adapter: naive interpolation curve and barrier row of one pair (stardomain.pipeline.run_curve)."""
+"""Adapter: naive interpolation curve and barrier row of one pair (stardomain.stages.pairs.run_curve)."""
 
-from stardomain.pipeline import job, run_curve
 from stardomain.provenance import with_untracked
+from stardomain.stages.common import job
+from stardomain.stages.pairs import run_curve
 
 settings = with_untracked(
     snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
 )
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_curve(
-        snakemake.output.curve,
-        snakemake.output.barrier,
-        snakemake.input.a,
-        snakemake.input.b,
-        None,
-        settings,
-        snakemake.params.pair,
-        snakemake.config["device"],
-        progress,
+        out_curve=snakemake.output.curve,
+        out_barrier=snakemake.output.barrier,
+        a_path=snakemake.input.a,
+        b_path=snakemake.input.b,
+        settings=settings,
+        pair=snakemake.params.pair,
+        device=snakemake.config["device"],
+        progress=progress,
     )

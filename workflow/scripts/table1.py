@@ -1,12 +1,12 @@
-"""Adapter: the paper's Table 1 / Table 3 from barrier CSVs (see stardomain.figures.write_table1)."""
+"""Adapter: the paper's Table 1 / Table 3 from barrier CSVs (see stardomain.stages.figures)."""
 
-from stardomain.figures import write_table1
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.figures import write_table1
 
 with job(snakemake.log[0]):
     write_table1(
-        list(snakemake.input.barriers),
-        list(snakemake.input.designs),
-        snakemake.output.csv,
-        snakemake.output.md,
+        barrier_paths=list(snakemake.input.barriers),
+        design_paths=list(snakemake.input.designs),
+        out_csv=snakemake.output.csv,
+        out_md=snakemake.output.md,
     )

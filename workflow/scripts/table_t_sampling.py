@@ -1,14 +1,14 @@
-"""Adapter: the t-sampling table (see stardomain.figures.write_t_sampling)."""
+"""Adapter: the t-sampling table (see stardomain.stages.figures.write_t_sampling)."""
 
-from stardomain.figures import write_t_sampling
-from stardomain.pipeline import job
+from stardomain.stages.common import job
+from stardomain.stages.figures import write_t_sampling
 
 with job(snakemake.log[0]):
     write_t_sampling(
-        snakemake.input.barriers,
-        snakemake.input.design,
-        snakemake.params.selection["experiment"],
-        snakemake.params.selection["stars"],
-        snakemake.output.csv,
-        snakemake.output.md,
+        barrier_paths=list(snakemake.input.barriers),
+        design_paths=list(snakemake.input.designs),
+        experiment=snakemake.params.selection["experiment"],
+        stars=snakemake.params.selection["stars"],
+        out_csv=snakemake.output.csv,
+        out_md=snakemake.output.md,
     )

@@ -1,7 +1,8 @@
-"""Adapter: train one regular model (see stardomain.pipeline.run_train_regular)."""
+"""Adapter: train one regular model (see stardomain.stages.train.run_train_regular)."""
 
-from stardomain.pipeline import job, run_train_regular
 from stardomain.provenance import with_untracked
+from stardomain.stages.common import job
+from stardomain.stages.train import run_train_regular
 from stardomain.tracking import write_metrics_csv
 
 settings = with_untracked(
@@ -9,11 +10,11 @@ settings = with_untracked(
 )
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_train_regular(
-        snakemake.output.model,
-        settings,
-        snakemake.params.seed,
-        snakemake.config["device"],
-        progress,
+        out=snakemake.output.model,
+        settings=settings,
+        seed=snakemake.params.seed,
+        device=snakemake.config["device"],
+        progress=progress,
         store=snakemake.config["store"],
         tracker=snakemake.config["tracker"],
     )

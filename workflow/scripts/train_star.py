@@ -1,7 +1,8 @@
-"""Adapter: train one star model with Starlight (see stardomain.pipeline.run_train_star)."""
+"""Adapter: train one star model with Starlight (see stardomain.stages.star.run_train_star)."""
 
-from stardomain.pipeline import job, run_train_star
 from stardomain.provenance import with_untracked
+from stardomain.stages.common import job
+from stardomain.stages.star import run_train_star
 from stardomain.tracking import write_metrics_csv
 
 settings = with_untracked(
@@ -9,11 +10,11 @@ settings = with_untracked(
 )
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_train_star(
-        snakemake.output.model,
-        list(snakemake.input.anchors),
-        settings,
-        snakemake.config["device"],
-        progress,
+        out=snakemake.output.model,
+        anchor_paths=list(snakemake.input.anchors),
+        settings=settings,
+        device=snakemake.config["device"],
+        progress=progress,
         store=snakemake.config["store"],
         tracker=snakemake.config["tracker"],
         workers=snakemake.threads,

@@ -1,4 +1,4 @@
-"""Architectures of the paper (PAPER.md, "Experiments in the paper"), as plain `nn.Module`s.
+"""Architectures of the paper's experiments (docs/experiments.md), as plain `nn.Module`s.
 
 Every builder takes `num_classes` (and `in_channels` where inputs are images) and nothing global;
 the registry in `stardomain.models` maps config entries onto these builders.

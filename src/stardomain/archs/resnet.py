@@ -1,7 +1,7 @@
 """ResNet-18: the CIFAR variant (3x3 stem, no max-pool) and torchvision's ImageNet model.
 
 Reference: He et al., "Deep Residual Learning for Image Recognition" (CVPR 2016); the CIFAR variant
-is the one the paper's main experiments use (PAPER.md: 3x3 stem, no max-pool, ~11.2 M parameters).
+is the one the paper's main experiments use (3x3 stem, no max-pool, ~11.2 M parameters; docs/experiments.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Adapter to the `rebasin` 0.0.47 package (PyPI), the matcher the paper's authors used.
 
 Offered for fidelity with the paper's numbers (`align.matcher: rebasin`, optional extra
-`pip install 'stardomain[rebasin]'`). Known faults, measured (PAPER.md, last section): it does
+`pip install 'stardomain[rebasin]'`). Known faults, measured (docs/alignment.md): it does
 not permute BatchNorm running statistics (so, as the authors did, the caller re-estimates them on
 training data afterwards), leaves some residual streams and all of DenseNet un-permuted, and is
 slow on large Linear layers. It permutes a model in place rather than returning a permutation,

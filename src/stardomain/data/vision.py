@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stardomain.data import Augment, Data, Split
+from stardomain.data.core import Augment, Data, Split
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)

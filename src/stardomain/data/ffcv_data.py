@@ -7,7 +7,7 @@ JPEG of quality `jpeg_quality` with probability `compress_probability` and as ra
 FFCV's ImageNet recipe. `BetonData` reads the files with `ffcv.loader.Loader` behind the interface of
 `stardomain.data` (`batches`, `size`, `sample`, `to`, `in_shape`, `num_classes`).
 
-Transforms, as the torch path (`stardomain.datasets.imagenet`): training batches are decoded with a
+Transforms, as the torch path (`stardomain.data.imagenet`): training batches are decoded with a
 random resized crop (scale 0.08-1, aspect ratio 3/4-4/3, as torchvision) and flipped horizontally
 with probability 1/2; evaluation batches (the barrier's train split included) are decoded with the
 centre crop of Resize(256) + CenterCrop(224): a square of 224/256 of the shorter side, resized to
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from stardomain.datasets.imagenet import FOLDERS, root_of, workers_of
-from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
+from stardomain.data.imagenet import FOLDERS, root_of, workers_of
+from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
+from stardomain.io import atomic_path
 
 # data.ffcv settings [defaults]: FFCV's ImageNet files (longer side <= 500 px, half JPEG q 90)
 DEFAULTS = dict(max_resolution=500, compress_probability=0.5, jpeg_quality=90)
@@ -115,8 +116,6 @@ def write_beton(
     from ffcv.writer import DatasetWriter
     from torchvision.datasets import ImageFolder
 
-    from stardomain.io import atomic_path
-
     root = Path(root)
     folders = {s: root / f for s, f in FOLDERS.items()}
     for path in {folders["train"], folders[split]}:
@@ -187,7 +186,7 @@ class BetonData:
             if not path.is_file():
                 raise DataMissing(
                     f"data.ffcv.dir: {split} file {path} not found; the workflow writes it "
-                    "(rule ffcv_beton) from data.root, or call stardomain.datasets.ffcv_data."
+                    "(rule ffcv_beton) from data.root, or call stardomain.data.ffcv_data."
                     "write_beton"
                 )
         self.workers, self.augment, self.image_size = max(1, workers), augment, image_size

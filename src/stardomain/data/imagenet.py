@@ -4,7 +4,7 @@ As the authors (and torchvision's reference recipe): training batches use Random
 a horizontal flip; evaluation (the barrier's train split included) uses Resize(256) + CenterCrop(224);
 both normalise with ImageNet's mean and std. Batches come from a torch DataLoader with `data.workers`
 processes and are moved to the job's device (`data.loader: ffcv`: FFCV's Loader over `.beton`
-files instead, `stardomain.datasets.ffcv_data`). torchvision cannot download ImageNet: the tree must
+files instead, `stardomain.data.ffcv_data`). torchvision cannot download ImageNet: the tree must
 exist. The `test` split is the official validation set (`val/`); there is no extra `val` split.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from stardomain.datasets import vision
-from stardomain.datasets.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
+from stardomain.data import vision
+from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
 
 WORKERS = 8  # `data.workers` left out: DataLoader processes (or FFCV decoding threads)
 
@@ -126,10 +126,7 @@ class FolderData:
 def load(cfg: dict):
     """ImageNet from `data.root` (default <site data folder>/imagenet) with `data.workers` loader processes.
 
-    `data.loader: ffcv` reads the `.beton` files written from that tree instead (`ffcv_data`).
+    (`data.loader: ffcv` reads the `.beton` files written from that tree instead: the registry,
+    `stardomain.data`, calls `ffcv_data.load` then.)
     """
-    if cfg.get("loader") == "ffcv":
-        from stardomain.datasets import ffcv_data
-
-        return ffcv_data.load(cfg)
     return FolderData(root_of(cfg), workers_of(cfg), cfg.get("augment") is not False)

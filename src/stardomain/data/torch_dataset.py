@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from stardomain.data import Augment, to_device
+from stardomain.data.core import Augment, to_device
 
 
 class DatasetBatches:

@@ -1,4 +1,4 @@
-"""Workflow stages of the tables and figures: CSV files in, CSV / Markdown / PDF / PNG files out.
+"""Stages of workflow/rules/figures.smk: CSV files in, CSV / Markdown / PDF / PNG files out.
 
 Every figure is drawn from CSV files only, and every figure writes the numbers it draws as a CSV
 beside it. `style` is the config's `figures.style`; it reaches only the drawing functions.
@@ -42,8 +42,8 @@ def _pm(
 
 
 def write_design(out_csv: str, name: str, stars: dict, model: dict, n_heldout: int) -> None:
-    """results/<exp>/design.csv: what each star of the experiment is (see `summary.design`)."""
-    _write_csv(summary.design(name, stars, model, n_heldout), out_csv)
+    """results/<exp>/design.csv: what each star of the experiment is (see `summary.design_table`)."""
+    _write_csv(summary.design_table(name, stars, model, n_heldout), out_csv)
 
 
 def write_table1(
@@ -61,25 +61,36 @@ def write_fig2(curve_paths: list[str], out_paths: list[str], style: dict, stars=
     plots.fig2(_read(curve_paths), out_paths, style, stars)
 
 
-def _stars(barriers: list[str], designs: list[str]) -> pd.DataFrame:
-    return summary.star_barriers(_read(barriers), _read(designs))
+def _stars(barrier_paths: list[str], design_paths: list[str]) -> pd.DataFrame:
+    return summary.star_barriers(_read(barrier_paths), _read(design_paths))
 
 
 def write_n_anchors(
-    barriers: str, design: str, experiment: str, stars: list[str], out_csv: str, out_paths, style
+    barrier_paths: list[str],
+    design_paths: list[str],
+    experiment: str,
+    stars: list[str],
+    out_csv: str,
+    out_paths: list[str],
+    style: dict,
 ) -> None:
     """Barrier vs number of anchors N: the plotted table (CSV) and the figure."""
-    table = summary.select_stars(_stars([barriers], [design]), experiment, stars)
+    table = summary.select_stars(_stars(barrier_paths, design_paths), experiment, stars)
     table = table.sort_values("n_anchors")
     _write_csv(table, out_csv)
     plots.fig_n_anchors(table, out_paths, style)
 
 
 def write_t_sampling(
-    barriers: str, design: str, experiment: str, stars: list[str], out_csv: str, out_md: str
+    barrier_paths: list[str],
+    design_paths: list[str],
+    experiment: str,
+    stars: list[str],
+    out_csv: str,
+    out_md: str,
 ) -> None:
     """t-sampling table: star-held-out barriers and the star's own loss and accuracy per scheme."""
-    table = summary.select_stars(_stars([barriers], [design]), experiment, stars)
+    table = summary.select_stars(_stars(barrier_paths, design_paths), experiment, stars)
     table["ratio_barrier_loss_train"] = (
         table["star_barrier_loss_train_mean"] / table["regular_barrier_loss_train_mean"]
     )
@@ -112,23 +123,23 @@ def write_t_sampling(
 
 
 def write_width_depth(
-    barriers: list[str],
-    designs: list[str],
+    barrier_paths: list[str],
+    design_paths: list[str],
     width: list[str],
     depth: list[str],
     out_csv: str,
-    out_paths,
+    out_paths: list[str],
     style: dict,
 ) -> None:
     """Barrier vs width and depth and the star vs regular scatter; the CSV has one row per point
     and the fitted slope in column `fit_slope`."""
-    table = summary.sweep_table(_stars(barriers, designs), width, depth)
+    table = summary.sweep_table(_stars(barrier_paths, design_paths), width, depth)
     slope = plots.fig_width_depth(table, out_paths, style)
     _write_csv(table.assign(fit_slope=slope), out_csv)
 
 
 def write_ensemble(
-    metric_paths: list[str], out_csv: str, out_md: str, out_paths, style: dict
+    metric_paths: list[str], out_csv: str, out_md: str, out_paths: list[str], style: dict
 ) -> None:
     """Ensemble / BMA comparison: summary table (CSV, Markdown) and the bar figure."""
     table = summary.ensemble_summary(_read(metric_paths))

@@ -1,1 +1,0 @@
-"""Readers of the paper's datasets in torchvision's on-disk formats (see `stardomain.data`)."""

@@ -1,0 +1,99 @@
+"""Helpers shared by several test modules (test modules never import one another)."""
+
+from __future__ import annotations
+
+import torch
+from snakemake.utils import validate
+from torch import nn
+
+from stardomain.perm import (
+    apply_permutation,
+    fraction_moved,
+    inverse_perm,
+    random_perm,
+    spec_from_trace,
+    weight_matching,
+)
+
+from conftest import REPO, tiny_config
+
+REL_TOL = 1e-5
+
+
+def randomise_bn(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Non-trivial running statistics and affine parameters in every BN and LayerNorm."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+        if isinstance(m, nn.modules.batchnorm._BatchNorm | nn.LayerNorm | nn.GroupNorm):
+            m.weight.data.copy_(torch.randn(m.weight.shape, generator=gen))
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=gen))
+    return model.eval()
+
+
+def relative_change(model: nn.Module, state: dict, moved: dict, x: torch.Tensor) -> float:
+    with torch.no_grad():
+        model.load_state_dict(state)
+        before = model(x)
+        model.load_state_dict(moved)
+        after = model(x)
+        model.load_state_dict(state)
+    return float((after - before).abs().max() / before.abs().max())
+
+
+def check_permutation_invariance_and_recovery(model: nn.Module, in_shape: tuple, seed: int = 0):
+    """Assert both acceptance properties for `model`; returns the spec."""
+    torch.manual_seed(seed)
+    randomise_bn(model, seed)
+    spec = spec_from_trace(model, in_shape).spec
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    planted = random_perm(spec, state, seed=seed + 1)
+    assert fraction_moved(planted) > 0.5
+    source = apply_permutation(spec, planted, state)
+    x = torch.randn(4, *in_shape)
+    assert relative_change(model, state, source, x) <= REL_TOL
+    found = weight_matching(spec, state, source, seed=seed)
+    expected = inverse_perm(planted)
+    assert {p: found[p].tolist() for p in found} == {p: expected[p].tolist() for p in expected}
+    realigned = apply_permutation(spec, found, source)
+    assert all(torch.equal(realigned[k], state[k]) for k in state)
+    return spec
+
+
+def tiny_experiment(**overrides) -> dict:
+    """The tiny experiment with schema defaults filled in (as the workflow sees it)."""
+    config = tiny_config()
+    exp = config["experiments"]["tiny"]
+    for section, values in overrides.items():
+        exp[section].update(values)
+    validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+    return exp
+
+
+class Interrupt(Exception):
+    """Stands in for a kill between two epochs."""
+
+
+def stop_after(n: int, seen: list[int]):
+    """A progress hook that records the epochs it hands out and raises after `n` of them."""
+
+    def progress(epochs, desc=None):
+        for i, epoch in enumerate(epochs):
+            if i == n:
+                raise Interrupt
+            seen.append(epoch)
+            yield epoch
+
+    return progress
+
+
+UNIT_SETTINGS = dict(
+    experiment="unit",
+    data=dict(name="digits", test_fraction=0.2, split_seed=0),
+    model=dict(name="mlp", width=8, depth=2, batchnorm=True),
+    train=dict(optimizer="sgd", epochs=2, batch_size=64, lr=0.05, momentum=0.9, nesterov=True,
+               weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
+               label_smoothing=0.0),
+)  # fmt: skip

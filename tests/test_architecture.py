@@ -1,0 +1,123 @@
+"""The library's import graph: no circles, the maths never imports the stage layer, no snakemake.
+
+Layers (src/stardomain/stages/__init__.py): workflow rules -> scripts -> `stardomain.stages` ->
+the maths and infrastructure -> data and models. Every import of a `stardomain` module counts,
+including imports inside functions (a function-level import is how a circle hides).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+SRC = REPO / "src"
+PACKAGE = SRC / "stardomain"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(path: Path) -> dict[str, int]:
+    """stardomain modules imported by the file at `path` -> line of the first import.
+
+    `from a.b import c` counts as an import of `a.b.c` when that is a module, else of `a.b`.
+    """
+    found: dict[str, int] = {}
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [
+                f"{node.module}.{alias.name}"
+                if f"{node.module}.{alias.name}" in MODULES
+                else node.module
+                for alias in node.names
+            ]
+        else:
+            continue
+        for target in targets:
+            if target.split(".")[0] == "stardomain":
+                found.setdefault(target, node.lineno)
+    return found
+
+
+GRAPH = {name: imports_of(path) for name, path in MODULES.items()}
+
+
+def find_cycle(graph: dict[str, dict[str, int]]) -> list[str] | None:
+    """One import circle of `graph` as [m1, m2, ..., m1], or None (depth-first search)."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, {}):
+            if nxt == node or nxt not in graph:
+                continue
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_import_graph_has_no_circle():
+    assert find_cycle(GRAPH) is None, " -> ".join(find_cycle(GRAPH))
+
+
+def test_the_cycle_finder_finds_a_planted_circle():
+    planted = {**GRAPH, "stardomain.barrier": {**GRAPH["stardomain.barrier"], "stardomain.io": 1}}
+    planted["stardomain.io"] = {**GRAPH["stardomain.io"], "stardomain.barrier": 1}
+    assert find_cycle(planted) is not None
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if not m.startswith("stardomain.stages")])
+def test_only_the_stage_layer_imports_the_stage_layer(name):
+    upward = {m: line for m, line in GRAPH[name].items() if m.startswith("stardomain.stages")}
+    assert not upward, f"{MODULES[name]} imports the stage layer: {upward}"
+
+
+def test_the_library_never_imports_snakemake():
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            modules = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(m.split(".")[0] == "snakemake" for m in modules), name
+
+
+def test_every_rules_file_has_its_stage_module():
+    """One stage module per rules file (common.smk holds the rules' shared helpers)."""
+    rules = {p.stem for p in (REPO / "workflow" / "rules").glob("*.smk")} - {"common"}
+    stages = {p.stem for p in (PACKAGE / "stages").glob("*.py")} - {"__init__", "common"}
+    assert rules == stages
+
+
+def test_scripts_call_the_stage_layer_only():
+    """A workflow script imports `stardomain.stages` (and provenance/tracking helpers), no maths."""
+    allowed = ("stardomain.stages", "stardomain.provenance", "stardomain.tracking")
+    for script in (REPO / "workflow" / "scripts").glob("*.py"):
+        for target in imports_of(script):
+            assert target.startswith(allowed), f"{script.name} imports {target}"

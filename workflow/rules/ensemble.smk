@@ -1,0 +1,35 @@
+# The star as a substitute for an ensemble, and BMA over its star domain: the one figure stage
+# that loads models (stardomain.stages.ensemble; docs/method.md).
+
+
+rule ensemble:
+    input:
+        heldout=lambda wc: [
+            model_path(wc.exp, m) for m in ensemble_ids(wc.exp)["heldout"]
+        ],
+        stars=lambda wc: [model_path(wc.exp, m) for m in ensemble_ids(wc.exp)["stars"]],
+        anchors=lambda wc: [
+            model_path(wc.exp, m) for m in ensemble_ids(wc.exp)["anchors"]
+        ],
+        data=lambda wc: data_files(wc.exp),
+    output:
+        csv="results/{exp}/ensemble.csv",
+    log:
+        "logs/{exp}/ensemble.log",
+    conda:
+        "../../envs/stardomain.yaml"
+    threads: lambda wc: job_threads(wc.exp)
+    resources:
+        # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
+        **cluster_resources("ensemble", cpus_per_task=exp_threads),
+    params:
+        ids=lambda wc: ensemble_ids(wc.exp),
+        settings=lambda wc: dict(
+            eval_settings(wc.exp),
+            experiment=wc.exp,
+            align=EXPERIMENTS[wc.exp]["align"],
+            ensemble=EXPERIMENTS[wc.exp]["ensemble"],
+        ),
+        code=lambda wc: code_params(wc.exp),
+    script:
+        "../scripts/ensemble.py"
