@@ -12,7 +12,7 @@ import yaml
 
 from stardomain.checks import check_config
 from stardomain.design import ConfigError, pairs
-from stardomain.schema import check_schema, check_unique_keys
+from stardomain.schema import check_schema, check_unique_keys, configfiles_of
 
 from conftest import REPO, tiny_config
 
@@ -199,19 +199,42 @@ def test_yaml_syntax_error_names_file_line_column_and_shows_the_line(tmp_path: P
 
 
 @pytest.mark.slow
-def test_snakemake_shows_a_config_yaml_syntax_error_before_any_job(tmp_path: Path):
-    """A real run (not -n) on a config.yaml that Snakemake's `configfile:` would refuse with a
-    message naming no file: the project's message names it and its line, and nothing runs."""
+@pytest.mark.parametrize("given", ["config.yaml", "--configfile"])
+def test_snakemake_shows_a_config_syntax_error_before_any_job(tmp_path: Path, given):
+    """A real run (not -n) on a config file that Snakemake would refuse with a message naming no
+    file: the workflow's config.yaml, or a file given with --configfile (which Snakemake reads in its
+    command line, before the Snakefile). The project's message names the file and the line, and
+    nothing runs."""
     path, line, text = broken_config(tmp_path)
+    args = []
+    if given == "--configfile":
+        path = path.rename(tmp_path / "broken.yaml")
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+        args = ["--configfile", str(path)]
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-           "--directory", str(tmp_path), "--cores", "1"]  # fmt: skip
+           "--directory", str(tmp_path), "--cores", "1", *args]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert f"config.yaml, line {line}, column 6: while parsing a flow sequence" in out, out
+    assert f"{path.name}, line {line}, column 6: while parsing a flow sequence" in out, out
     assert f"{line} | {text}" in out and "not valid JSON or YAML" not in out
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_configfiles_are_read_from_a_snakemake_command_line():
+    argv = [
+        "snakemake",
+        "-n",
+        "--configfile",
+        "a.yaml",
+        "b.yaml",
+        "--cores",
+        "2",
+        "--configfiles=c.yaml",
+    ]
+    assert configfiles_of(argv) == ["a.yaml", "b.yaml", "c.yaml"]
+    assert configfiles_of(["snakemake", "--config", "all=[x]", "all"]) == []
 
 
 @pytest.mark.slow

@@ -6,6 +6,8 @@ Used by the Snakefile before any job (`stardomain.checks` adds the checks a sche
 
 from __future__ import annotations
 
+import os
+
 import yaml
 from jsonschema import Draft202012Validator
 
@@ -180,3 +182,32 @@ def check_schema(config: dict, schema: dict) -> None:
             problems.append(f"{at}: {err.message}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def configfiles_of(argv: list[str]) -> list[str]:
+    """The files a Snakemake command line gives with `--configfile(s)` (one or more paths each)."""
+    paths, taking = [], False
+    for arg in argv[1:]:
+        name, eq, value = arg.partition("=")
+        if name in ("--configfile", "--configfiles"):
+            taking = not eq
+            paths += [value] if eq else []
+        elif arg.startswith("-"):
+            taking = False
+        elif taking:
+            paths.append(arg)
+    return paths
+
+
+def check_command_line_configfiles(argv: list[str]) -> None:
+    """`check_unique_keys` of the `--configfile` files of `argv`, exiting with its message.
+
+    Snakemake parses those files in its command line, before the Snakefile runs, and names neither
+    the file nor the line of a syntax error; the workflow's profile (profiles/default) calls this
+    while Snakemake loads it, which is earlier still. Files that do not exist are left to Snakemake.
+    """
+    paths = [p for p in configfiles_of(argv) if os.path.isfile(p)]
+    try:
+        check_unique_keys(paths)
+    except ConfigError as err:
+        raise SystemExit(f"Error in a --configfile: {err}") from None
