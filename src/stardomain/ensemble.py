@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import rankdata
+from sklearn.metrics import roc_auc_score
 from torch import nn
 
 from stardomain.data.core import Batches, Data
@@ -41,17 +41,12 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int 
 
 
 def misclassification_auroc(probs: np.ndarray, labels: np.ndarray) -> float:
-    """AUROC of the max-softmax confidence for "prediction is correct" (NaN if all right or wrong).
-
-    Mann-Whitney form: (rank sum of correct - n_c (n_c + 1) / 2) / (n_c n_w), ties averaged.
-    """
-    confidence = probs.max(1)
+    """AUROC of the max-softmax confidence for "prediction is correct" (NaN if all right or wrong);
+    ties count one half (scikit-learn's `roc_auc_score`)."""
     correct = probs.argmax(1) == labels
-    n_c, n_w = int(correct.sum()), int((~correct).sum())
-    if n_c == 0 or n_w == 0:
+    if correct.all() or not correct.any():
         return float("nan")
-    ranks = rankdata(confidence)
-    return float((ranks[correct].sum() - n_c * (n_c + 1) / 2) / (n_c * n_w))
+    return float(roc_auc_score(correct, probs.max(1)))
 
 
 def metrics(probs: np.ndarray, labels: np.ndarray, bins: int = 15) -> dict[str, float]:
