@@ -94,6 +94,7 @@ def test_bad_config_is_refused_with_the_key_path(path, value, message):
     assert message in str(err.value)
 
 
+@pytest.mark.slow
 def test_snakemake_refuses_bad_configs_before_any_job(tmp_path: Path, run_snakemake):
     for i, (path, value, message) in enumerate(BAD[:3] + BAD[5:6]):
         proc = run_snakemake(tmp_path / str(i), edit(path, value), "-n", check=False)

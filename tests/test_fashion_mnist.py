@@ -134,6 +134,7 @@ def test_scaled_down_real_image_experiment_runs_every_stage(tmp_path, run_snakem
     assert "3 anchors" in log
 
 
+@pytest.mark.slow
 def test_missing_real_files_stop_the_run_before_any_job(tmp_path, run_snakemake):
     config = tiny_config()
     config["experiments"]["tiny"]["data"] = {"name": "fashion_mnist", "root": str(tmp_path / "no")}
@@ -145,6 +146,7 @@ def test_missing_real_files_stop_the_run_before_any_job(tmp_path, run_snakemake)
     assert sorted(p.name for p in written if p.is_file()) == ["config.yaml"]
 
 
+@pytest.mark.slow
 def test_fashion_mnist_statistics_are_the_real_training_images():
     """The normalisation constants are the mean and std of the 60,000 real training images."""
     x = vision.read_idx(real_files_or_skip() / "train-images-idx3-ubyte.gz").astype(np.float64)
@@ -153,6 +155,7 @@ def test_fashion_mnist_statistics_are_the_real_training_images():
     assert (x / 255).std() == pytest.approx(FASHION_MNIST_STD[0], abs=1e-4)
 
 
+@pytest.mark.slow
 def test_group_file_builds_the_real_image_experiments_and_their_figures(tmp_path, run_snakemake):
     """workflow/configs/fashion_mnist.yaml over config.yaml (merged as Snakemake merges them)."""
     import yaml

@@ -125,6 +125,7 @@ def test_shuffled_order_follows_the_seed(data: BetonData):
     assert order(resumed) == order(first)
 
 
+@pytest.mark.slow
 def test_augmentation_only_when_asked(data: BetonData, tree: Path):
     plain, y = full_pass(data.batches("train", 4, shuffle=False))
     aug, y_aug = full_pass(data.batches("train", 4, shuffle=False, augment=True))

@@ -186,6 +186,7 @@ def test_ensemble_summary_and_markdown():
 # ---- figures -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_figures_are_written_with_the_style_dpi(tmp_path):
     from PIL import Image
 

@@ -42,6 +42,7 @@ def model_id(entry) -> str:
     return f"{cfg['name']}-{settings}-{shape[-1]}px-{classes}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "cfg,shape,classes,count,published,source", MODELS, ids=[model_id(m) for m in MODELS]
 )

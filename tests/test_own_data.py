@@ -94,6 +94,7 @@ def test_adapter_augments_training_batches_only():
     assert torch.equal(epochs[0], again) and not torch.equal(epochs[0], epochs[1])
 
 
+@pytest.mark.slow
 def test_the_documented_example_runs_through_snakemake(tmp_path: Path):
     config = yaml.safe_load((REPO / "examples/own_dataset.yaml").read_text())
     snakemake(tmp_path, config, pythonpath=[REPO / "examples"])

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import tomllib
 import yaml
 
@@ -39,6 +40,7 @@ def test_conda_env_mirrors_pyproject_dependencies():
         assert conda[conda_name] == bound, (name, bound, conda[conda_name])
 
 
+@pytest.mark.slow
 def test_conda_env_installs_this_checkout(tmp_path):
     """`--sdm conda` jobs import stardomain: the env's pip section installs this checkout. conda
     runs that pip in the env file's folder, so its path is resolved from envs/; pip accepts it as

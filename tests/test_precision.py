@@ -119,6 +119,7 @@ def test_starlight_gradient_is_exactly_one_minus_t_times_the_gradient_under_auto
         torch.testing.assert_close(g, (1 - t) * r, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_starlight_with_bf16_and_channels_last_lowers_its_loss(digit_images):
     anchors = [fit(CNN, digit_images, RECIPE, seed)[0].state_dict() for seed in (0, 1)]
     frozen = [{k: v.clone() for k, v in a.items()} for a in anchors]
@@ -137,6 +138,7 @@ def test_starlight_with_bf16_and_channels_last_lowers_its_loss(digit_images):
         assert all(torch.equal(a[k], f[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_smoke_run_prints_every_part():
     """benchmarks/gpu_epoch.py --smoke: the GPU benchmark's code paths, at tiny sizes on CPU."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))

@@ -107,6 +107,7 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_an_edited_model_factory_is_retrained_not_restored(tmp_path: Path):
     package = tmp_path / "userpkg"
     package.mkdir()

@@ -89,6 +89,7 @@ def test_duplicate_experiment_names_are_refused(tmp_path: Path):
         check_unique_keys([path])
 
 
+@pytest.mark.slow
 def test_missing_data_files_stop_a_run_before_any_job(tmp_path: Path, run_snakemake):
     """CIFAR files absent and data.download off: the run stops naming the key; -n still works."""
     config = tiny_config()
@@ -103,6 +104,7 @@ def test_missing_data_files_stop_a_run_before_any_job(tmp_path: Path, run_snakem
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
+@pytest.mark.slow
 def test_changing_a_barrier_key_reruns_only_curves_and_downstream(tmp_path: Path, run_snakemake):
     run_snakemake(tmp_path, tiny_config())
     for key, value in [("grid", [0.0, 0.25, 0.5, 1.0]), ("bn_batches", 2)]:
@@ -115,6 +117,7 @@ def test_changing_a_barrier_key_reruns_only_curves_and_downstream(tmp_path: Path
     assert job_counts(run_snakemake(tmp_path, tiny_config(), "-n").stdout) == {}
 
 
+@pytest.mark.slow
 def test_killed_run_never_leaves_an_output_a_rerun_accepts(tmp_path: Path):
     """SIGKILL the whole run mid-way, rerun, and compare with an uninterrupted run."""
     from conftest import snakemake

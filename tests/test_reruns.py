@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import snakemake, tiny_config
 from fake_data import write_mnist
 
@@ -20,6 +22,7 @@ def mnist_config(**data) -> dict:
     return config
 
 
+@pytest.mark.slow
 def test_moved_data_reruns_nothing_and_is_found_in_the_store(tmp_path: Path):
     work, first, site = tmp_path / "work", tmp_path / "first", tmp_path / "site"
     write_mnist(first, n_train=100, n_test=30)
@@ -41,6 +44,7 @@ def test_moved_data_reruns_nothing_and_is_found_in_the_store(tmp_path: Path):
     assert (work / TARGET).read_bytes() == trained
 
 
+@pytest.mark.slow
 def test_store_null_on_the_command_line_turns_the_store_off(tmp_path: Path):
     snakemake(tmp_path, tiny_config(), TARGET, "--config", "store=null")
     assert (tmp_path / TARGET).exists()

@@ -47,6 +47,7 @@ with job(log, 1) as progress:
 """
 
 
+@pytest.mark.slow
 def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_path):
     torch.set_num_threads(1)  # the killed process runs single-threaded too (job(log, 1))
     settings = regular_settings(tiny_experiment(train={"epochs": 150, "batch_size": 128}))
@@ -83,7 +84,7 @@ def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_p
         seen.extend(epochs)
         return seen
 
-    run_train_regular(str(out), settings, 0, "cpu", record)
+    run_train_regular(str(out), settings, 0, "cpu", progress=record)
     assert seen[0] == stopped and seen[-1] == 149  # the restart resumed at the next epoch
     assert not side.exists()  # removed once the model file is written
 

@@ -20,6 +20,7 @@ def done(tmp_path_factory) -> Path:
     return workdir
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_every_output(done: Path):
     for path in ["figures/fig2.pdf", "figures/fig2.png", "figures/table1.csv", "figures/table1.md",
                  "results/tiny/barriers.csv", "results/tiny/curves.csv",
@@ -49,11 +50,13 @@ def test_tiny_run_writes_every_output(done: Path):
     assert "100%" in (done / "logs/tiny/regular/0.log").read_text()  # tqdm progress in the log
 
 
+@pytest.mark.slow
 def test_second_run_has_nothing_to_do(done: Path, run_snakemake):
     proc = run_snakemake(done, tiny_config(), "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_changing_star_epochs_reruns_star_and_downstream_only(done: Path, run_snakemake):
     config = tiny_config()
     config["experiments"]["tiny"]["stars"]["main"]["epochs"] = 3
@@ -65,6 +68,7 @@ def test_changing_star_epochs_reruns_star_and_downstream_only(done: Path, run_sn
     assert {"barriers", "curves", "table1", "fig2"} <= set(counts)
 
 
+@pytest.mark.slow
 def test_changing_a_regular_key_reruns_everything_downstream(done: Path, run_snakemake):
     config = tiny_config()
     config["experiments"]["tiny"]["train"]["lr"] = 0.04
@@ -73,6 +77,7 @@ def test_changing_a_regular_key_reruns_everything_downstream(done: Path, run_sna
     assert counts["align_interpolate"] == 5 and counts["interpolate"] == 4
 
 
+@pytest.mark.slow
 def test_a_figure_target_builds_only_what_it_needs(tmp_path: Path, run_snakemake):
     proc = run_snakemake(tmp_path, tiny_config(), "-n", "figures/fig2.pdf")
     counts = job_counts(proc.stdout)
@@ -80,6 +85,7 @@ def test_a_figure_target_builds_only_what_it_needs(tmp_path: Path, run_snakemake
     assert counts["train_regular"] == 4
 
 
+@pytest.mark.slow
 def test_switching_the_matcher_reruns_alignment_and_downstream_only(done: Path, run_snakemake):
     config = tiny_config()
     config["experiments"]["tiny"]["align"] = {"matcher": "rebasin"}
@@ -92,6 +98,7 @@ def test_switching_the_matcher_reruns_alignment_and_downstream_only(done: Path, 
     assert {"barriers", "curves", "table1", "fig2"} <= set(counts)
 
 
+@pytest.mark.slow
 def test_keys_that_change_no_number_rerun_nothing(done: Path, run_snakemake):
     config = tiny_config()
     exp = config["experiments"]["tiny"]
@@ -102,6 +109,7 @@ def test_keys_that_change_no_number_rerun_nothing(done: Path, run_snakemake):
     assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
 
 
+@pytest.mark.slow
 def test_nested_config_overrides_keep_their_types(done: Path, run_snakemake):
     nested = "experiments={tiny: {eval: {batch_size: 512, grid: [0.0, 0.5, 1.0]}}}"
     proc = run_snakemake(done, tiny_config(), "-n", "--config", nested)
