@@ -68,7 +68,9 @@ rule fig2:
 
 rule fig_n_anchors:
     input:
-        barriers=expand(rules.barriers.output.csv, exp=ablation_experiments("n_anchors")),
+        barriers=expand(
+            rules.barriers.output.csv, exp=ablation_experiments("n_anchors")
+        ),
         designs=expand(
             rules.describe_stars.output.csv, exp=ablation_experiments("n_anchors")
         ),
