@@ -103,18 +103,17 @@ def run_curve(
     arch = arch_of(settings["model"], data)
     state_a, state_b = load_state(a_path, arch, device), load_state(b_path, arch, device)
     row = dict(pair, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
+    model = new_model(settings["model"], data, 0, device)  # evaluation loads every state into it
     if perm_path is not None:
         perm = io.load_perm(perm_path)
         if perm.get("state") is not None:  # a matcher that stores the moved model (rebasin)
             state_b = {k: v.to(device) for k, v in perm["state"].items()}
         else:
-            model = new_model(settings["model"], data, 0, device)
             spec = model_spec(settings["model"], model, data.in_shape)
             state_b = apply_permutation(spec, perm["perm"], state_b)
         row.update(
             {k: perm["info"][k] for k in ("matcher", "fraction_moved", "max_abs_output_change")}
         )
-    model = new_model(settings["model"], data, 0, device)
     inputs = [p for p in (a_path, b_path, perm_path) if p is not None]
     key = dict(settings=settings, pair=pair, sha256=[file_digest(p) for p in inputs])
     resume = PointsFile.beside(out_curve, key)  # a restarted job continues at the next t
