@@ -25,11 +25,11 @@ from _timing import compare, compare_text, interleaved, summary, summary_text, w
 from stardomain import barrier
 from stardomain.data import Data, Split, load_data
 from stardomain.models import build_model, has_batchnorm
-from stardomain.settings import EvalSettings
-from stardomain.train import DEFAULT_RECIPE, train_regular
+from stardomain.settings import DataSettings, EvalSettings, ModelSettings, Recipe
+from stardomain.train import train_regular
 
 GRID = tuple(i / 10 for i in range(11))
-RECIPE = dict(DEFAULT_RECIPE, epochs=30)
+RECIPE = Recipe(epochs=30)
 GOAL = "<= 1.2"  # curve / floor of the CNN (README, Performance)
 
 
@@ -64,8 +64,8 @@ def fake_images(n_train: int, n_test: int) -> Data:
 
 def timings(cfg: dict, data: Data, repeats: int, eval_bs=1024, bn_bs=128, bn_batches=None):
     """Seconds of the curve and of its forward floor, interleaved for `repeats` rounds."""
-    a = build_model(cfg, data.in_shape, data.num_classes, 0)
-    b = build_model(cfg, data.in_shape, data.num_classes, 1)
+    a = build_model(ModelSettings.of(cfg), data.in_shape, data.num_classes, 0)
+    b = build_model(ModelSettings.of(cfg), data.in_shape, data.num_classes, 1)
     sa, sb = a.state_dict(), b.state_dict()
     return interleaved(
         {
@@ -82,10 +82,10 @@ def bn_tradeoff(data: Data) -> list[tuple]:
     cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
     states = []
     for seed in (0, 1):
-        m = build_model(cfg, data.in_shape, 10, seed)
+        m = build_model(ModelSettings.of(cfg), data.in_shape, 10, seed)
         train_regular(m, data, RECIPE, seed)
         states.append(m.state_dict())
-    model = build_model(cfg, data.in_shape, 10, 0)
+    model = build_model(ModelSettings.of(cfg), data.in_shape, 10, 0)
     rows = []
     for k in (None, 1, 2, 4, 8):
         start = time.perf_counter()
@@ -107,7 +107,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, CPU, {args.threads} threads, {args.repeats} interleaved "
           f"rounds (curve floor ...), load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-    digits = load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
+    digits = load_data(DataSettings.of(dict(name="digits", test_fraction=0.2, split_seed=0)))
     cases = [  # (key, label, model, data, goal of curve / floor)
         ("mlp", "MLP 64-8-8-10, digits, no BN", dict(name="mlp", width=8, depth=2), digits, None),
         ("mlp_bn", "MLP 64-8-8-10 + BN, digits", dict(name="mlp", width=8, depth=2, batchnorm=True),

@@ -35,6 +35,7 @@ import math
 import os
 import platform
 import time
+from dataclasses import replace
 
 import torch
 from _timing import Spread, compare, compare_text, interleaved, summary, verdict, write_json
@@ -48,10 +49,11 @@ from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD
 from stardomain.evaluate import evaluate
 from stardomain.models import build_model
 from stardomain.precision import Precision
-from stardomain.train import DEFAULT_RECIPE, make_optimizer, make_scheduler, train_step
+from stardomain.settings import ModelSettings, Recipe
+from stardomain.train import make_optimizer, make_scheduler, train_step
 
 IN_SHAPE = (3, 32, 32)
-RECIPE = dict(DEFAULT_RECIPE, epochs=200, batch_size=128, lr=0.1)  # the paper's CIFAR recipe
+RECIPE = Recipe(epochs=200, batch_size=128, lr=0.1)  # the paper's CIFAR recipe
 # full: CIFAR-10 and ResNet-18 as the paper; smoke: every code path in seconds on CPU
 SIZES = {
     "full": dict(images=50_000, test=10_000, width=64, batch=128, warmup=20, batches=150,
@@ -113,7 +115,9 @@ def epoch_seconds(cfg, batches, precision, steps_per_epoch, size, device, sync):
     model, extrapolated from `size["batches"]` timed steps after `size["warmup"]` untimed ones.
 
     Returns (seconds per epoch, the trained model)."""
-    model = precision.prepare(build_model(cfg, IN_SHAPE, 10, 0).to(device)).train()
+    model = precision.prepare(
+        build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0).to(device)
+    ).train()
     opt = make_optimizer(model.parameters(), RECIPE)
     sched = make_scheduler(opt, RECIPE, RECIPE["epochs"], steps_per_epoch)
     scaler = precision.scaler()
@@ -167,7 +171,9 @@ def main() -> None:
     batch = size["batch"]
     steps = math.ceil(size["images"] / batch)
     fp32, fast = Precision(device.type), Precision(device.type, torch.bfloat16, True)
-    params = sum(p.numel() for p in build_model(cfg, IN_SHAPE, 10, 0).parameters())
+    params = sum(
+        p.numel() for p in build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0).parameters()
+    )
     print(f"device: {name} | torch {torch.__version__}"
           + (f", CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}" if cuda else "")
           + f" | {os.cpu_count()} CPUs, {size['workers']} loader workers"
@@ -221,7 +227,7 @@ def main() -> None:
     out["ratio_fast"] = ratios["bf16 + channels-last"]
 
     # 3. per-epoch re-alignment of N = 50 anchors, warm-started, serial and in threads
-    recipe = dict(RECIPE, epochs=1, amp="bf16", channels_last=True)
+    recipe = replace(RECIPE, epochs=1, amp="bf16", channels_last=True)
     r = starlight_realign(
         cfg, data, recipe, device, sync, size["anchors"], size["align_workers"], size["rounds"]
     )

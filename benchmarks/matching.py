@@ -29,6 +29,7 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -49,11 +50,18 @@ from stardomain.evaluate import reestimate_bn
 from stardomain.models import build_model
 from stardomain.perm import apply_permutation, fraction_moved, spec_from_trace, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
-from stardomain.settings import EvalSettings
+from stardomain.settings import (
+    AlignSettings,
+    DataSettings,
+    EvalSettings,
+    ModelSettings,
+    Recipe,
+    StarSettings,
+)
 from stardomain.starlight import align_anchors, train_star
-from stardomain.train import DEFAULT_RECIPE, train_regular
+from stardomain.train import train_regular
 
-RECIPE = dict(DEFAULT_RECIPE, epochs=8, batch_size=64)
+RECIPE = Recipe(epochs=8, batch_size=64)
 MODELS = {
     "ResNet-18 (CIFAR)": dict(name="resnet18", width=64),
     "VGG-11 (CIFAR)": dict(name="vgg", depth=11, batchnorm=False, width=64),
@@ -70,7 +78,7 @@ IN_SHAPE = (3, 32, 32)
 
 def digits32() -> Data:
     """scikit-learn's digits, 8x8 grey upsampled to 3x32x32 (CIFAR-shaped, no download)."""
-    digits = load_data({"name": "digits", "test_fraction": 0.2, "split_seed": 0})
+    digits = load_data(DataSettings.of({"name": "digits", "test_fraction": 0.2, "split_seed": 0}))
 
     def up(split: Split) -> Split:
         x = F.interpolate(split.x.reshape(-1, 1, 8, 8), size=32, mode="bilinear")
@@ -82,7 +90,7 @@ def digits32() -> Data:
 def ours(cfg: dict, target: dict, source: dict, init_perm=None) -> tuple[dict, float, float]:
     """Our matcher, from nothing: returns perm, seconds tracing, seconds matching."""
     start = time.perf_counter()
-    spec = spec_from_trace(build_model(cfg, IN_SHAPE, 10, 0), IN_SHAPE).spec
+    spec = spec_from_trace(build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0), IN_SHAPE).spec
     traced = time.perf_counter()
     perm = weight_matching(spec, target, source, seed=0, max_iter=100, init_perm=init_perm)
     return perm, traced - start, time.perf_counter() - traced
@@ -90,7 +98,10 @@ def ours(cfg: dict, target: dict, source: dict, init_perm=None) -> tuple[dict, f
 
 def theirs(cfg: dict, target: dict, source: dict) -> tuple[dict, float]:
     """rebasin's matcher: returns the moved source state (BN stale) and seconds."""
-    model_a, model_b = build_model(cfg, IN_SHAPE, 10, 0), build_model(cfg, IN_SHAPE, 10, 0)
+    model_a, model_b = (
+        build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0),
+        build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0),
+    )
     model_a.load_state_dict(target)
     model_b.load_state_dict(source)
     start = time.perf_counter()
@@ -115,7 +126,9 @@ def part_speed(use_rebasin: bool, models: list[str], repeats: int) -> dict:
     out = {}
     for key in models:
         label, cfg = MODEL_KEYS[key], MODELS[MODEL_KEYS[key]]
-        a, b = (build_model(cfg, IN_SHAPE, 10, seed).state_dict() for seed in (1, 2))
+        a, b = (
+            build_model(ModelSettings.of(cfg), IN_SHAPE, 10, seed).state_dict() for seed in (1, 2)
+        )
         traced: list[float] = []  # seconds of each call of ours spent tracing the spec
         times = interleaved(matchers(cfg, a, b, traced, use_rebasin), repeats, warmup=1)
         r = out[key] = dict(model=label, seconds=summary(times),
@@ -136,7 +149,7 @@ def part_speed(use_rebasin: bool, models: list[str], repeats: int) -> dict:
 
 
 def barrier_of(cfg: dict, data: Data, a: dict, b: dict) -> float:
-    model = build_model(cfg, IN_SHAPE, 10, 0)
+    model = build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0)
     rows = barrier.curve(
         model, a, b, data, EvalSettings(tuple(i / 10 for i in range(11)), 512, 128, None, seed=0)
     )
@@ -144,7 +157,7 @@ def barrier_of(cfg: dict, data: Data, a: dict, b: dict) -> float:
 
 
 def output_change(cfg: dict, before: dict, after: dict, x: torch.Tensor) -> float:
-    model = build_model(cfg, IN_SHAPE, 10, 0).eval()
+    model = build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0).eval()
     with torch.no_grad():
         model.load_state_dict(before)
         y0 = model(x)
@@ -163,12 +176,12 @@ def part_barrier(use_rebasin: bool) -> list[dict]:
     for label, cfg in SMALL.items():
         states = []
         for seed in (1, 2):
-            model = build_model(cfg, IN_SHAPE, 10, seed)
+            model = build_model(ModelSettings.of(cfg), IN_SHAPE, 10, seed)
             history = train_regular(model, data, RECIPE, seed, label)
             states.append({k: v.detach().clone() for k, v in model.state_dict().items()})
         a, b = states
         x = data.test.x[:256]
-        spec = spec_from_trace(build_model(cfg, IN_SHAPE, 10, 0), IN_SHAPE).spec
+        spec = spec_from_trace(build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0), IN_SHAPE).spec
         rows.append(dict(model=label, matcher="none", barrier=barrier_of(cfg, data, a, b), max_df=0.0,
                          moved=0.0, seconds=0.0, test_accuracy=history[-1]["test_accuracy"]))  # fmt: skip
         print(f"{label:<30} {'none':<16} {rows[-1]['barrier']:>8.3f} {0:>9.1e} {0:>6.2f} {0:>7.1f}"
@@ -183,7 +196,7 @@ def part_barrier(use_rebasin: bool) -> list[dict]:
         if use_rebasin:
             moved_r, seconds = theirs(cfg, a, b)
             change_stale = output_change(cfg, b, moved_r, x)
-            model = build_model(cfg, IN_SHAPE, 10, 0)
+            model = build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0)
             model.load_state_dict(moved_r)
             reestimate_bn(model, data.batches("train", 128, shuffle=True, seed=0))
             moved_r = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -248,16 +261,18 @@ def starlight_realign(
     changed in the epoch, and the matching objective of cold and warm.
     """
     anchors = [
-        {k: v.to(device) for k, v in build_model(cfg, IN_SHAPE, 10, seed).state_dict().items()}
+        {
+            k: v.to(device)
+            for k, v in build_model(ModelSettings.of(cfg), IN_SHAPE, 10, seed).state_dict().items()
+        }
         for seed in range(1, n_anchors + 1)
     ]
-    star = build_model(cfg, IN_SHAPE, 10, 0).to(device)
-    spec = spec_from_trace(build_model(cfg, IN_SHAPE, 10, 0), IN_SHAPE).spec
-    star_cfg = dict(epochs=1, t_sampling="uniform", beta=[2.0, 2.0], t_constant=0.5, mu_star=0.0,
-                    realign="every_epoch", seed=0)  # fmt: skip
+    star = build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0).to(device)
+    spec = spec_from_trace(build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0), IN_SHAPE).spec
+    star_cfg = StarSettings(anchors=tuple(range(1, n_anchors + 1)), epochs=1, seed=0)
     sync()
     start = time.perf_counter()
-    _, perms = train_star(star, anchors, spec, data, recipe, star_cfg, dict(max_iter=100), seed=0)
+    _, perms = train_star(star, anchors, spec, data, recipe, star_cfg, AlignSettings(max_iter=100))
     sync()
     epoch = time.perf_counter() - start
     state = {k: v.detach() for k, v in star.state_dict().items()}
@@ -307,7 +322,7 @@ def part_starlight(repeats: int, n_anchors: int = 50) -> dict:
     )
     data = Data(fake, Split(fake.x[:64], fake.y[:64]), IN_SHAPE, 10)
     workers = min(4, os.cpu_count() or 1)
-    recipe = dict(RECIPE, lr=0.1, batch_size=64)
+    recipe = replace(RECIPE, lr=0.1, batch_size=64)
     r = starlight_realign(cfg, data, recipe, n_anchors=4, workers=workers, repeats=repeats)
     print(f"\n== 3. Starlight re-alignment, ResNet-18 (CIFAR), after one star epoch ({len(fake)} fake images, "
           f"{r['epoch_s']:.1f} s incl. aligning {r['n_anchors']} anchors); {repeats} interleaved "

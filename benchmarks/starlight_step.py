@@ -34,6 +34,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from stardomain.data import load_data
 from stardomain.models import build_model
 from stardomain.precision import FULL, Precision
+from stardomain.settings import DataSettings, ModelSettings, Recipe
 from stardomain.starlight import interpolated_loss
 
 GOALS = {"resnet18": "<= 1.05"}  # Starlight step / plain step (README, Performance)
@@ -60,14 +61,19 @@ def make_steps(
     x = precision.layout(torch.randn(batch, *shape).to(device))
     y = torch.randint(0, classes, (batch,)).to(device)
     anchors = [
-        {k: v.detach() for k, v in build_model(cfg, shape, classes, s).named_parameters()}
+        {
+            k: v.detach()
+            for k, v in build_model(ModelSettings.of(cfg), shape, classes, s).named_parameters()
+        }
         for s in range(1, n_anchors + 1)
     ]
     anchors = [{k: precision.layout(v.to(device)) for k, v in a.items()} for a in anchors]
     rng = np.random.default_rng(0)
 
     def model():
-        return precision.prepare(build_model(cfg, shape, classes, 0).to(device).train())
+        return precision.prepare(
+            build_model(ModelSettings.of(cfg), shape, classes, 0).to(device).train()
+        )
 
     def sgd(model):
         return torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
@@ -131,17 +137,21 @@ def epoch_overhead() -> dict[str, float]:
     from stardomain.evaluate import reestimate_bn
     from stardomain.models import model_spec
     from stardomain.perm import weight_matching
-    from stardomain.train import DEFAULT_RECIPE, train_regular
+    from stardomain.train import train_regular
 
-    recipe = DEFAULT_RECIPE  # the default experiment's recipe
-    data = load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
+    recipe = Recipe()  # the default experiment's recipe
+    data = load_data(DataSettings.of(dict(name="digits", test_fraction=0.2, split_seed=0)))
     out = {}
     for bn in (False, True):
         cfg = dict(name="mlp", width=8, depth=2, batchnorm=bn)
-        spec = model_spec(cfg, build_model(cfg, data.in_shape, 10, 0), data.in_shape)
+        spec = model_spec(
+            ModelSettings.of(cfg),
+            build_model(ModelSettings.of(cfg), data.in_shape, 10, 0),
+            data.in_shape,
+        )
         models = []
         for s in range(21):
-            m = build_model(cfg, data.in_shape, 10, s)
+            m = build_model(ModelSettings.of(cfg), data.in_shape, 10, s)
             train_regular(m, data, dict(recipe, epochs=5), s)
             models.append(m.state_dict())
         star, anchors = models[0], models[1:]
@@ -150,16 +160,16 @@ def epoch_overhead() -> dict[str, float]:
         for a, p in zip(anchors, perms, strict=True):
             weight_matching(spec, star, a, seed=0, init_perm=p)
         realign = time.perf_counter() - start
-        model = build_model(cfg, data.in_shape, 10, 0)
+        model = build_model(ModelSettings.of(cfg), data.in_shape, 10, 0)
         model.load_state_dict(star)
         start = time.perf_counter()
-        reestimate_bn(model, data.batches("train", recipe["batch_size"], True, 0))
+        reestimate_bn(model, data.batches("train", recipe.batch_size, True, 0))
         bn_time = time.perf_counter() - start if bn else 0.0
-        steps = make_steps(cfg, data.in_shape, 10, recipe["batch_size"], n_anchors=20)
+        steps = make_steps(cfg, data.in_shape, 10, recipe.batch_size, n_anchors=20)
         step = statistics.median(
             interleaved({"starlight": steps["starlight"]}, 200, 2)["starlight"]
         )
-        epoch = step * len(data.batches("train", recipe["batch_size"], True))
+        epoch = step * len(data.batches("train", recipe.batch_size, True))
         out[f"bn={bn}"] = dict(realign_s=realign, bn_s=bn_time, epoch_steps_s=epoch,
                                overhead=(realign + bn_time) / epoch)  # fmt: skip
     return out
@@ -177,10 +187,10 @@ def resnet_projection(
     from stardomain.perm import weight_matching
 
     cfg, shape, classes, _ = CASES["resnet18"]
-    star_model = build_model(cfg, shape, classes, 0)
-    spec = model_spec(cfg, star_model, shape)
+    star_model = build_model(ModelSettings.of(cfg), shape, classes, 0)
+    spec = model_spec(ModelSettings.of(cfg), star_model, shape)
     star = {k: v.detach().clone() for k, v in star_model.state_dict().items()}
-    anchor = build_model(cfg, shape, classes, 1).state_dict()
+    anchor = build_model(ModelSettings.of(cfg), shape, classes, 1).state_dict()
     start = time.perf_counter()
     perm = weight_matching(spec, star, anchor, seed=0)
     cold = time.perf_counter() - start

@@ -31,16 +31,17 @@ def snakemake(
     timeout: int = 900,
     pythonpath: list = (),
     env: dict | None = None,
+    sort_keys: bool = True,
 ):
     """Run real Snakemake on this repository's Snakefile in `workdir` with `config` as config.yaml.
 
     The workflow's own config.yaml is not read: the test config replaces it (`--configfile` on a
     copy of the Snakefile's directory would merge with it). `pythonpath`: folders of a user's
-    factories, after the checkout's src; `env`: extra environment variables. Returns the
-    CompletedProcess.
+    factories, after the checkout's src; `env`: extra environment variables; `sort_keys`: False
+    writes config.yaml in `config`'s own key order. Returns the CompletedProcess.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=sort_keys))
     path = os.pathsep.join(str(p) for p in [REPO / "src", *pythonpath])
     env = dict(os.environ, PYTHONPATH=path, **(env or {}))
     cmd = [

@@ -6,6 +6,7 @@ import torch
 from snakemake.utils import validate
 from torch import nn
 
+from stardomain.jobs import RegularJob, StarJob
 from stardomain.perm import (
     apply_permutation,
     fraction_moved,
@@ -14,6 +15,7 @@ from stardomain.perm import (
     spec_from_trace,
     weight_matching,
 )
+from stardomain.settings import AlignSettings, DataSettings, ModelSettings, Recipe, StarSettings
 
 from conftest import REPO, tiny_config
 
@@ -89,11 +91,31 @@ def stop_after(n: int, seen: list[int]):
     return progress
 
 
-UNIT_SETTINGS = dict(
-    experiment="unit",
-    data=dict(name="digits", test_fraction=0.2, split_seed=0),
-    model=dict(name="mlp", width=8, depth=2, batchnorm=True),
-    train=dict(optimizer="sgd", epochs=2, batch_size=64, lr=0.05, momentum=0.9, nesterov=True,
-               weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-               label_smoothing=0.0),
-)  # fmt: skip
+UNIT_DATA = DataSettings.of(dict(name="digits", test_fraction=0.2, split_seed=0))
+UNIT_MODEL = ModelSettings.of(dict(name="mlp", width=8, depth=2, batchnorm=True))
+
+
+def unit_job(seed: int = 0, **recipe) -> RegularJob:
+    """A regular model of the unit tests: digits, MLP 64-8-8-10 with BN, 2 epochs of batch 64
+    (`recipe`: other recipe values)."""
+    return RegularJob(
+        experiment="unit",
+        seed=seed,
+        data=UNIT_DATA,
+        model=UNIT_MODEL,
+        recipe=Recipe(epochs=2, batch_size=64, **recipe),
+    )
+
+
+def unit_star(anchors: tuple[int, ...] = (0, 1), seed: int = 0) -> StarJob:
+    """A star of the unit tests against the `unit_job` models `anchors`, 2 epochs."""
+    job = unit_job()
+    return StarJob(
+        experiment="unit",
+        name="main",
+        data=job.data,
+        model=job.model,
+        recipe=job.recipe,
+        star=StarSettings(anchors=anchors, epochs=2, seed=seed),
+        align=AlignSettings().for_starlight(),
+    )

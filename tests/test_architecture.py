@@ -116,8 +116,70 @@ def test_every_rules_file_has_its_stage_module():
 
 
 def test_scripts_call_the_stage_layer_only():
-    """A workflow script imports `stardomain.stages` (and provenance/tracking helpers), no maths."""
-    allowed = ("stardomain.stages", "stardomain.provenance", "stardomain.tracking")
+    """A workflow script imports `stardomain.stages`, the typed settings it builds from params
+    (`stardomain.jobs`, `stardomain.settings`, `stardomain.design.Pair`) and provenance/tracking
+    helpers: no maths."""
+    allowed = (
+        "stardomain.stages",
+        "stardomain.jobs",
+        "stardomain.settings",
+        "stardomain.design",
+        "stardomain.provenance",
+        "stardomain.tracking",
+    )
     for script in (REPO / "workflow" / "scripts").glob("*.py"):
         for target in imports_of(script):
             assert target.startswith(allowed), f"{script.name} imports {target}"
+
+
+# The config layer reads the validated config (a dict by nature) and builds the typed settings
+# from it; every other module takes typed settings (stardomain.settings, stardomain.jobs).
+CONFIG_LAYER = ("stardomain.schema", "stardomain.checks", "stardomain.design", "stardomain.settings",
+                "stardomain.jobs")  # fmt: skip
+# Parameter names that hold settings when a function takes them untyped.
+SETTINGS_NAMES = {"cfg", "config", "settings", "recipe", "star", "align", "evaluation", "style",
+                  "tracker", "exp", "section", "model_cfg", "data_cfg"}  # fmt: skip
+# Dicts that are records, not settings: what a file stores or a row holds, read back as written.
+RECORDS = {
+    "obj": "the dict torch.save writes (io.save_torch)",
+    "arch": "a model file's architecture record (stages.common.arch_of), compared on load",
+    "provenance": "a model's provenance record (provenance.job_provenance)",
+    "info": "how a permutation was found, stored in its file",
+    "key": "a resume file's key: the provenance record it belongs to",
+    "line": "matplotlib line keyword arguments",
+    "r": "one row of Table 1",
+    "report": "one epoch's history row",
+}
+
+
+def settings_dict_parameters(path: Path) -> list[str]:
+    """`function(parameter: annotation)` of every parameter of a function in the file at `path`
+    that takes a bag of settings: a settings name (`SETTINGS_NAMES`) that is not annotated with a
+    settings type, or any bare dict (`dict`, `dict | None`, `Mapping`, `dict[str, Any]`) that is
+    not one of the `RECORDS`. Typed containers of data (state dicts `dict[str, torch.Tensor]`,
+    paths `dict[str, str]`) are not settings."""
+    bare = {"dict", "dict | None", "Mapping", "dict[str, Any]", "dict[str, object]", "Any", None}
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        args = node.args
+        for arg in args.posonlyargs + args.args + args.kwonlyargs:
+            note = ast.unparse(arg.annotation) if arg.annotation is not None else None
+            named = arg.arg in SETTINGS_NAMES and (note in bare or note.startswith("dict"))
+            if named or (note in bare - {None} and arg.arg not in RECORDS):
+                found.append(f"{node.name}({arg.arg}: {note})")
+    return found
+
+
+@pytest.mark.parametrize("name", [m for m in MODULES if not m.startswith(CONFIG_LAYER)])
+def test_no_function_below_the_config_layer_takes_a_settings_dict(name):
+    assert not settings_dict_parameters(MODULES[name]), MODULES[name]
+
+
+def test_the_settings_dict_check_finds_a_planted_one(tmp_path):
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "def f(recipe: dict, state: dict[str, int], cfg, bag: dict, seed: int, obj: dict): ...\n"
+    )
+    assert settings_dict_parameters(planted) == ["f(recipe: dict)", "f(cfg: None)", "f(bag: dict)"]

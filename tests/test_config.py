@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,14 @@ import yaml
 from stardomain.checks import check_config
 from stardomain.design import ConfigError, pairs
 from stardomain.schema import check_schema, check_unique_keys, configfiles_of
+from stardomain.settings import (
+    AlignSettings,
+    DataSettings,
+    EnsembleSettings,
+    EvalSettings,
+    ModelSettings,
+    Recipe,
+)
 
 from conftest import REPO, tiny_config
 
@@ -103,19 +112,35 @@ def test_snakemake_refuses_bad_configs_before_any_job(tmp_path: Path, run_snakem
         assert "Job stats" not in proc.stdout and not (tmp_path / str(i) / "results").exists()
 
 
-def test_library_default_recipe_is_the_schemas():
-    from stardomain.train import DEFAULT_RECIPE
+SECTIONS = {
+    "data": DataSettings,
+    "model": ModelSettings,
+    "train": Recipe,
+    "align": AlignSettings,
+    "eval": EvalSettings,
+    "ensemble": EnsembleSettings,
+}
 
+
+@pytest.mark.parametrize("key", sorted(SECTIONS))
+def test_library_defaults_are_the_schemas(key):
+    """A section left empty in config and filled by the schema is the dataclass's defaults."""
     config = tiny_config()
-    config["experiments"]["tiny"]["train"] = {}
-    assert filled(config)["experiments"]["tiny"]["train"] == DEFAULT_RECIPE
+    config["experiments"]["tiny"][key] = {}
+    section = SECTIONS[key]
+    assert section.of(filled(config)["experiments"]["tiny"][key]) == section.of({})
+    if key in ("train", "align", "eval", "ensemble"):  # no dataset or architecture to resolve
+        assert section.of({}) == section()
 
 
-def test_precision_keys_default_to_off_without_being_filled_in():
-    """Left out, train.amp and train.channels_last change no params (nothing reruns) and no
-    provenance (model files stay bitwise the same); YAML's unquoted `off` (false) means off."""
+def test_precision_keys_left_out_or_written_off_are_the_same_settings():
+    """train.amp and train.channels_last left out, written as their default, or as YAML's unquoted
+    `off` (false): the same recipe, so the same params (nothing reruns) and provenance."""
     assert "amp" not in filled(tiny_config())["experiments"]["tiny"]["train"]
-    assert "channels_last" not in filled(tiny_config())["experiments"]["tiny"]["train"]
+    left_out = Recipe.of(filled(tiny_config())["experiments"]["tiny"]["train"])
+    for amp in ("off", yaml.safe_load("amp: off")["amp"]):
+        written = filled(edit("train.amp", amp))["experiments"]["tiny"]["train"]
+        assert Recipe.of(dict(written, channels_last=False)).params() == left_out.params()
     config = edit("train.amp", yaml.safe_load("amp: off")["amp"])
     check_schema(config, SCHEMA)
     check_config(filled(config))
@@ -142,7 +167,7 @@ def test_experiments_sharing_a_beton_must_share_the_image_folder():
 
 
 def test_replicates_become_stars_with_consecutive_seeds_and_leave_the_first_unchanged():
-    from stardomain.design import expand_replicates, star_settings
+    from stardomain.design import expand_replicates, replicate_of, star_settings
 
     config = filled(edit("stars.main.replicates", 3))
     before = star_settings(filled(tiny_config())["experiments"]["tiny"], "main")
@@ -152,11 +177,9 @@ def test_replicates_become_stars_with_consecutive_seeds_and_leave_the_first_unch
     assert list(exp["stars"]) == ["main", "main_r2", "main_r3"]
     assert star_settings(exp, "main") == before  # `replicates` is no training setting
     second = star_settings(exp, "main_r2")
-    assert second["seed"] == before["seed"] + 1 and second["replicate_of"] == "main"
-    assert {k: v for k, v in second.items() if k not in ("seed", "replicate_of")} == {
-        k: v for k, v in before.items() if k != "seed"
-    }
-    assert star_settings(exp, "main_r3")["seed"] == before["seed"] + 2
+    assert second == replace(before, seed=before.seed + 1)
+    assert replicate_of(exp, "main_r2") == "main" and replicate_of(exp, "main") == "main"
+    assert star_settings(exp, "main_r3").seed == before.seed + 2
     stars = [p.a for p in pairs(exp) if p.kind == "star-heldout"]
     assert stars.count("star-main_r2") == stars.count("star-main") == 2 * 2  # naive + permuted
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -17,13 +19,21 @@ from stardomain.perm import (
     random_perm,
     weight_matching,
 )
-from stardomain.settings import EvalSettings
+from stardomain.settings import (
+    AlignSettings,
+    DataSettings,
+    EvalSettings,
+    ModelSettings,
+    Recipe,
+    StarSettings,
+)
 from stardomain.starlight import interpolated_loss, train_star
-from stardomain.train import DEFAULT_RECIPE, train_regular
+from stardomain.train import train_regular
 
 from conftest import starlight_gradient_case
 
-RECIPE = dict(DEFAULT_RECIPE, epochs=2, batch_size=64)
+RECIPE = Recipe(epochs=2, batch_size=64)
+ALIGN = AlignSettings(max_iter=50)  # Starlight's re-alignment
 
 
 def randomise_bn(model: torch.nn.Module, seed: int) -> None:
@@ -100,11 +110,11 @@ def test_barrier_formulas_match_a_hand_computation():
 
 @pytest.fixture(scope="module")
 def digits() -> Data:
-    return load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
+    return load_data(DataSettings.of(dict(name="digits", test_fraction=0.2, split_seed=0)))
 
 
 def test_digits_split_is_fixed_and_standardised(digits):
-    again = load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
+    again = load_data(DataSettings.of(dict(name="digits", test_fraction=0.2, split_seed=0)))
     assert torch.equal(digits.train.x, again.train.x)
     assert (len(digits.train), len(digits.test)) == (1437, 360)
     assert digits.train.x.mean().abs() < 1e-5 and abs(digits.train.x.std() - 1) < 1e-4
@@ -113,9 +123,9 @@ def test_digits_split_is_fixed_and_standardised(digits):
 
 @pytest.mark.parametrize("batchnorm", [False, True])
 def test_barrier_of_a_model_with_itself_is_zero(digits, batchnorm):
-    cfg = dict(name="mlp", width=8, depth=2, batchnorm=batchnorm)
+    cfg = ModelSettings.of(dict(name="mlp", width=8, depth=2, batchnorm=batchnorm))
     model = build_model(cfg, digits.in_shape, 10, seed=0)
-    train_regular(model, digits, dict(RECIPE, epochs=1), seed=0)
+    train_regular(model, digits, replace(RECIPE, epochs=1), seed=0)
     state = model.state_dict()
     rows = barrier.curve(model, state, state, digits, EvalSettings((0, 0.5, 1), 512, 128, None, 0))
     out = barrier.barriers(rows)
@@ -150,13 +160,13 @@ def trained_anchors(data, cfg: dict, n: int, epochs: int) -> list[dict]:
     anchors = []
     for seed in range(n):
         m = build_model(cfg, data.in_shape, 10, seed)
-        train_regular(m, data, dict(RECIPE, epochs=epochs), seed)
+        train_regular(m, data, replace(RECIPE, epochs=epochs), seed)
         anchors.append({k: v.clone() for k, v in m.state_dict().items()})
     return anchors
 
 
 def test_starlight_lowers_the_loss_along_segments_and_keeps_anchors(digits):
-    cfg = dict(name="mlp", width=8, depth=2, batchnorm=False)
+    cfg = ModelSettings.of(dict(name="mlp", width=8, depth=2, batchnorm=False))
     anchors = trained_anchors(digits, cfg, 3, epochs=5)
     frozen = [{k: v.clone() for k, v in a.items()} for a in anchors]
     star = build_model(cfg, digits.in_shape, 10, seed=100)
@@ -179,11 +189,8 @@ def test_starlight_lowers_the_loss_along_segments_and_keeps_anchors(digits):
         return float(np.mean(losses))
 
     before = segment_loss()
-    star_cfg = dict(epochs=8, t_sampling="uniform", beta=[2, 2], t_constant=0.5, mu_star=0.0,
-                    realign="every_epoch")  # fmt: skip
-    history, perms = train_star(
-        star, anchors, spec, digits, RECIPE, star_cfg, dict(max_iter=50), seed=7
-    )
+    star_cfg = StarSettings(anchors=(0, 1, 2), epochs=8, seed=7)
+    history, perms = train_star(star, anchors, spec, digits, RECIPE, star_cfg, ALIGN)
     after = segment_loss()
     assert len(history) == 8 and len(perms) == 3
     assert after < 0.6 * before, (before, after)
@@ -199,15 +206,15 @@ def test_star_bn_batches_bound_only_the_intermediate_bn_estimates(digits):
     """
     from stardomain.models import model_spec
 
-    cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
+    cfg = ModelSettings.of(dict(name="mlp", width=8, depth=2, batchnorm=True))
     anchors = trained_anchors(digits, cfg, 2, epochs=2)
-    star_cfg = dict(epochs=3, t_sampling="uniform", mu_star=0.0, realign="every_epoch")
+    star_cfg = StarSettings(anchors=(0, 1, 2), epochs=3, seed=7)
     runs = {}
     for k in (None, 1):
         star = build_model(cfg, digits.in_shape, 10, seed=100)
         spec = model_spec(cfg, star, digits.in_shape)
         history, _ = train_star(
-            star, anchors, spec, digits, RECIPE, dict(star_cfg, bn_batches=k), dict(max_iter=50), 7
+            star, anchors, spec, digits, RECIPE, replace(star_cfg, bn_batches=k), ALIGN
         )
         runs[k] = (star.state_dict(), history)
     full, bounded = runs[None], runs[1]
@@ -220,15 +227,15 @@ def test_anchors_realigned_in_threads_give_the_same_star(digits):
     """train_star(workers=3) matches anchors concurrently: same permutations, bitwise same star."""
     from stardomain.models import model_spec
 
-    cfg = dict(name="mlp", width=8, depth=2, batchnorm=True)
+    cfg = ModelSettings.of(dict(name="mlp", width=8, depth=2, batchnorm=True))
     anchors = trained_anchors(digits, cfg, 3, epochs=2)
-    star_cfg = dict(epochs=3, t_sampling="uniform", mu_star=0.0, realign="every_epoch")
+    star_cfg = StarSettings(anchors=(0, 1, 2), epochs=3, seed=7)
     runs = {}
     for workers in (1, 3):
         star = build_model(cfg, digits.in_shape, 10, seed=100)
         spec = model_spec(cfg, star, digits.in_shape)
         history, perms = train_star(
-            star, anchors, spec, digits, RECIPE, star_cfg, dict(max_iter=50), 7, workers=workers
+            star, anchors, spec, digits, RECIPE, star_cfg, ALIGN, workers=workers
         )
         runs[workers] = (star.state_dict(), history, perms)
     (s1, h1, p1), (s3, h3, p3) = runs[1], runs[3]
@@ -242,7 +249,7 @@ def test_align_anchors_threads_match_serial_on_a_resnet():
     from stardomain.models import model_spec
     from stardomain.starlight import align_anchors
 
-    cfg = dict(name="resnet18", width=4)
+    cfg = ModelSettings.of(dict(name="resnet18", width=4))
     shape = (3, 16, 16)
     star = build_model(cfg, shape, 10, 0).state_dict()
     anchors = [build_model(cfg, shape, 10, seed).state_dict() for seed in range(1, 5)]
@@ -259,7 +266,7 @@ def test_t_sampling_schemes(scheme, expect):
     from stardomain.starlight import t_sampler
 
     draw = t_sampler(
-        dict(t_sampling=scheme, beta=[2.0, 2.0], t_constant=0.5), np.random.default_rng(0)
+        StarSettings(anchors=(), epochs=1, t_sampling=scheme), np.random.default_rng(0)
     )
     ts = np.array([draw() for _ in range(4000)])
     assert ts.min() >= 0 and ts.max() <= 1

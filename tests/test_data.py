@@ -13,7 +13,7 @@ from stardomain.data import DATASETS, Augment, Batches, Data, Split, load_data
 from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD
 from stardomain.evaluate import evaluate
 from stardomain.models import build_model
-from stardomain.settings import EvalSettings
+from stardomain.settings import DataSettings, EvalSettings, ModelSettings
 
 from conftest import assert_cases_cover
 from fake_data import write_cifar, write_imagefolder, write_mnist
@@ -25,7 +25,7 @@ MEAN, STD = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
 def cifar10(tmp_path_factory):
     root = tmp_path_factory.mktemp("cifar10")
     raw = write_cifar(root, n_train=100, n_test=40)
-    return root, raw, load_data(dict(name="cifar10", root=str(root)))
+    return root, raw, load_data(DataSettings.of(dict(name="cifar10", root=str(root))))
 
 
 def test_cifar10_shapes_labels_and_45k_5k_split(cifar10):
@@ -55,7 +55,7 @@ def test_cifar_pixels_are_normalised_with_imagenet_mean_std(cifar10):
 
 def test_cifar100_reads_fine_labels(tmp_path):
     write_cifar(tmp_path, n_train=200, n_test=100, classes=100)
-    data = load_data(dict(name="cifar100", root=str(tmp_path), val_fraction=0.0))
+    data = load_data(DataSettings.of(dict(name="cifar100", root=str(tmp_path), val_fraction=0.0)))
     assert data.num_classes == 100 and data.val is None
     assert data.size("train") == 200 and int(data.test.y.max()) == 99
 
@@ -63,7 +63,7 @@ def test_cifar100_reads_fine_labels(tmp_path):
 @pytest.mark.parametrize("gz", [False, True])
 def test_mnist_idx_files(tmp_path, gz):
     raw = write_mnist(tmp_path, n_train=100, n_test=30, gz=gz)
-    data = load_data(dict(name="mnist", root=str(tmp_path)))
+    data = load_data(DataSettings.of(dict(name="mnist", root=str(tmp_path))))
     assert data.in_shape == (1, 28, 28) and data.num_classes == 10
     assert (data.size("train"), data.size("val"), data.size("test")) == (90, 10, 30)
     expected = (raw["t10k-images-idx3-ubyte"][2, 4, 7] / 255 - MNIST_MEAN[0]) / MNIST_STD[0]
@@ -73,9 +73,9 @@ def test_mnist_idx_files(tmp_path, gz):
 
 def test_missing_files_name_the_path_and_the_keys(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"data\.root.*nowhere.*data\.download: true"):
-        load_data(dict(name="cifar10", root=str(tmp_path / "nowhere")))
+        load_data(DataSettings.of(dict(name="cifar10", root=str(tmp_path / "nowhere"))))
     with pytest.raises(FileNotFoundError, match=r"data\.root: ImageNet folder .*train"):
-        load_data(dict(name="imagenet", root=str(tmp_path / "nowhere")))
+        load_data(DataSettings.of(dict(name="imagenet", root=str(tmp_path / "nowhere"))))
 
 
 def test_unaugmented_batches_are_the_stored_split(cifar10):
@@ -123,7 +123,7 @@ def test_barrier_train_split_is_not_augmented():
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(64, 1, 6, 6, generator=g), torch.randint(0, 3, (64,), generator=g)
     data = Data(Split(x, y), Split(x[:16], y[:16]), (1, 6, 6), 3, augment=Wreck())
-    model = build_model(dict(name="mlp", width=8, depth=1), (1, 6, 6), 3, seed=0)
+    model = build_model(ModelSettings.of(dict(name="mlp", width=8, depth=1)), (1, 6, 6), 3, seed=0)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     rows = barrier.curve(model, state, state, data, EvalSettings((0.0, 1.0), 32, 32, None, 0))
     clean_loss, _ = evaluate(model, Batches(data.train, 32, shuffle=False))
@@ -133,7 +133,7 @@ def test_barrier_train_split_is_not_augmented():
 
 def test_imagenet_folder_transforms_and_batches(tmp_path):
     write_imagefolder(tmp_path, classes=2, per_class=3, grey=128)
-    data = load_data(dict(name="imagenet", root=str(tmp_path), workers=0))
+    data = load_data(DataSettings.of(dict(name="imagenet", root=str(tmp_path), workers=0)))
     assert data.in_shape == (3, 224, 224) and data.num_classes == 2
     assert data.size("train") == 6 and data.size("test") == 6
     x, y = next(iter(data.batches("train", 4, shuffle=False)))
@@ -145,7 +145,9 @@ def test_imagenet_folder_transforms_and_batches(tmp_path):
     xa, _ = next(iter(data.batches("train", 4, shuffle=True, seed=1, augment=True)))
     assert xa.shape == (4, 3, 224, 224)
     assert data.sample("test", 2).shape == (2, 3, 224, 224)
-    plain = load_data(dict(name="imagenet", root=str(tmp_path), workers=0, augment=False))
+    plain = load_data(
+        DataSettings.of(dict(name="imagenet", root=str(tmp_path), workers=0, augment=False))
+    )
     xp, _ = next(iter(plain.batches("train", 4, shuffle=False, augment=True)))
     assert torch.equal(xp, x)  # data.augment: false turns the training augmentation off
 
@@ -155,7 +157,7 @@ def test_ffcv_loader_without_ffcv_names_the_key_and_the_install(tmp_path, monkey
 
     monkeypatch.setitem(sys.modules, "ffcv", None)  # `import ffcv` fails, as where it is absent
     with pytest.raises(FfcvMissing) as err:
-        load_data(dict(name="imagenet", root=str(tmp_path), loader="ffcv"))
+        load_data(DataSettings.of(dict(name="imagenet", root=str(tmp_path), loader="ffcv")))
     assert str(err.value).startswith("data.loader: ffcv needs the ffcv package")
     assert "pip install -e '.[ffcv]'" in str(err.value) and "data.loader: torch" in str(err.value)
 
@@ -170,10 +172,10 @@ def test_user_dataset_factory_by_import_path(tmp_path, monkeypatch):
         "    return Data(Split(x, y), Split(x[:4], y[:4]), (5,), classes)\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    data = load_data(dict(name="my_data:blobs", kwargs=dict(n=20, classes=4)))
+    data = load_data(DataSettings.of(dict(name="my_data:blobs", kwargs=dict(n=20, classes=4))))
     assert data.num_classes == 4 and data.size("train") == 20
     with pytest.raises(ValueError, match="data.name: .*no callable 'nope'"):
-        load_data(dict(name="my_data:nope"))
+        load_data(DataSettings.of(dict(name="my_data:nope")))
     sys.modules.pop("my_data", None)
 
 
@@ -190,29 +192,36 @@ def test_missing_data_is_found_before_reading_anything(tmp_path):
     """stardomain.data.missing_data: what the workflow checks before any job (Snakefile onstart)."""
     from stardomain.data import missing_data
 
-    assert missing_data({"name": "digits"}) is None
+    assert missing_data(DataSettings.of({"name": "digits"})) is None
     for name, write in [("cifar10", write_cifar), ("mnist", write_mnist)]:
         root = tmp_path / name
-        problem = missing_data({"name": name, "root": str(root)})
+        problem = missing_data(DataSettings.of({"name": name, "root": str(root)}))
         assert problem.startswith("data.root:") and "data.download: true" in problem
-        assert missing_data({"name": name, "root": str(root), "download": True}) is None
+        assert (
+            missing_data(DataSettings.of({"name": name, "root": str(root), "download": True}))
+            is None
+        )
         write(root, n_train=20, n_test=10)
-        assert missing_data({"name": name, "root": str(root)}) is None
+        assert missing_data(DataSettings.of({"name": name, "root": str(root)})) is None
     root = tmp_path / "imagenet"
-    assert "ImageNet folder" in missing_data({"name": "imagenet", "root": str(root)})
+    assert "ImageNet folder" in missing_data(
+        DataSettings.of({"name": "imagenet", "root": str(root)})
+    )
     write_imagefolder(root)
-    assert missing_data({"name": "imagenet", "root": str(root)}) is None
+    assert missing_data(DataSettings.of({"name": "imagenet", "root": str(root)})) is None
 
 
 def test_job_threads_count_imagenet_decoding_workers():
     """A job's CPU threads: ImageNet is decoded on the host by data.workers (default 8) + the job."""
     from stardomain.data import host_threads
 
-    assert host_threads(dict(name="digits")) == 1
-    assert host_threads(dict(name="cifar10", root="x")) == 1
-    assert host_threads(dict(name="imagenet")) == 9
-    assert host_threads(dict(name="imagenet", workers=3, loader="ffcv")) == 4
-    assert host_threads(dict(name="imagenet", workers=0)) == 1  # batches decoded in the job itself
+    assert host_threads(DataSettings.of(dict(name="digits"))) == 1
+    assert host_threads(DataSettings.of(dict(name="cifar10", root="x"))) == 1
+    assert host_threads(DataSettings.of(dict(name="imagenet"))) == 9
+    assert host_threads(DataSettings.of(dict(name="imagenet", workers=3, loader="ffcv"))) == 4
+    assert (
+        host_threads(DataSettings.of(dict(name="imagenet", workers=0))) == 1
+    )  # batches decoded in the job itself
 
 
 # the data sets whose loaders the tests above read (fake files in each format; digits is bundled)
@@ -227,8 +236,8 @@ def test_every_dataset_root_is_data_root_or_the_site_folder(monkeypatch, tmp_pat
     from stardomain.data import imagenet, vision
 
     monkeypatch.delenv("STARDOMAIN_DATA", raising=False)
-    assert vision.root_of("cifar10", {}) == Path("data/cifar10")
+    assert vision.root_of("cifar10", DataSettings.of({})) == Path("data/cifar10")
     monkeypatch.setenv("STARDOMAIN_DATA", str(tmp_path))
-    assert vision.root_of("mnist", {}) == tmp_path / "mnist"
-    assert imagenet.root_of({}) == tmp_path / "imagenet"
-    assert vision.root_of("mnist", {"root": "elsewhere"}) == Path("elsewhere")
+    assert vision.root_of("mnist", DataSettings.of({})) == tmp_path / "mnist"
+    assert imagenet.root_of(DataSettings.of({})) == tmp_path / "imagenet"
+    assert vision.root_of("mnist", DataSettings.of({"root": "elsewhere"})) == Path("elsewhere")

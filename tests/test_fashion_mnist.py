@@ -13,6 +13,7 @@ import pytest
 
 from stardomain.data import load_data, missing_data, vision
 from stardomain.data.vision import FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from stardomain.settings import DataSettings
 
 from conftest import tiny_config
 from fake_data import _idx, write_mnist
@@ -24,7 +25,7 @@ DEBIAN = vision.SYSTEM_ROOTS["fashion_mnist"]
 @pytest.mark.parametrize("gz", [False, True], ids=["plain", "gz"])
 def test_fashion_mnist_reads_both_layouts(tmp_path, folder, gz):
     raw = write_mnist(tmp_path, n_train=100, n_test=30, gz=gz, folder=folder)
-    data = load_data(dict(name="fashion_mnist", root=str(tmp_path)))
+    data = load_data(DataSettings.of(dict(name="fashion_mnist", root=str(tmp_path))))
     assert data.in_shape == (1, 28, 28) and data.num_classes == 10
     assert (data.size("train"), data.size("val"), data.size("test")) == (90, 10, 30)
     pixel = raw["t10k-images-idx3-ubyte"][3, 5, 9] / 255
@@ -36,7 +37,7 @@ def test_fashion_mnist_reads_both_layouts(tmp_path, folder, gz):
 
 def test_fashion_mnist_keeps_the_authors_90_10_split(tmp_path):
     raw = write_mnist(tmp_path, n_train=200, n_test=10, folder="")
-    data = load_data(dict(name="fashion_mnist", root=str(tmp_path)))
+    data = load_data(DataSettings.of(dict(name="fashion_mnist", root=str(tmp_path))))
     train_idx, val_idx = vision.val_split(200, 0.1, 42)
     labels = raw["train-labels-idx1-ubyte"]
     assert data.val.y.tolist() == labels[val_idx.numpy()].tolist()
@@ -45,12 +46,12 @@ def test_fashion_mnist_keeps_the_authors_90_10_split(tmp_path):
 
 def test_missing_fashion_mnist_names_the_package_and_download(tmp_path):
     cfg = dict(name="fashion_mnist", root=str(tmp_path / "nowhere"))
-    problem = missing_data(cfg)
+    problem = missing_data(DataSettings.of(cfg))
     for part in ("data.root:", "nowhere", "dataset-fashion-mnist", "data.download: true"):
         assert part in problem
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
-        load_data(cfg)
-    assert missing_data(dict(cfg, download=True)) is None
+        load_data(DataSettings.of(cfg))
+    assert missing_data(DataSettings.of(dict(cfg, download=True))) is None
 
 
 def test_default_root_finds_the_system_package(tmp_path, monkeypatch):
@@ -60,11 +61,11 @@ def test_default_root_finds_the_system_package(tmp_path, monkeypatch):
     monkeypatch.setitem(vision.SYSTEM_ROOTS, "fashion_mnist", system)
     monkeypatch.delenv(vision.DATA_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    assert vision.root_of("fashion_mnist", {}) == system
-    assert load_data(dict(name="fashion_mnist")).size("test") == 10
+    assert vision.root_of("fashion_mnist", DataSettings.of({})) == system
+    assert load_data(DataSettings.of(dict(name="fashion_mnist"))).size("test") == 10
     write_mnist(tmp_path / "data/fashion_mnist", n_train=40, n_test=20, folder="FashionMNIST/raw")
-    assert vision.root_of("fashion_mnist", {}) == Path("data/fashion_mnist")
-    assert load_data(dict(name="fashion_mnist")).size("test") == 20
+    assert vision.root_of("fashion_mnist", DataSettings.of({})) == Path("data/fashion_mnist")
+    assert load_data(DataSettings.of(dict(name="fashion_mnist"))).size("test") == 20
 
 
 # -- a real run on real images ---------------------------------------------------------------------

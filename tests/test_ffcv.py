@@ -26,6 +26,7 @@ from stardomain.data.ffcv_data import (  # noqa: E402
 )
 from stardomain.data.vision import DataMissing  # noqa: E402
 from stardomain.resume import order_generator  # noqa: E402
+from stardomain.settings import DataSettings
 
 from fake_data import write_imagefolder_smooth  # noqa: E402
 
@@ -38,7 +39,7 @@ def tree(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("imagefolder")
     write_imagefolder_smooth(root, CLASSES, (N_TRAIN // CLASSES, N_TEST // CLASSES))
     cfg = dict(name="imagenet", root=str(root), loader="ffcv", ffcv=dict(compress_probability=0.0))
-    for path, source in beton_sources(cfg).items():
+    for path, source in beton_sources(DataSettings.of(cfg)).items():
         start = time.perf_counter()
         n = write_beton(path, **source, workers=1)
         print(f"write_beton {source['split']}: {n} images in {time.perf_counter() - start:.2f} s")
@@ -53,7 +54,7 @@ def ffcv_cfg(root: Path, **extra) -> dict:
 
 @pytest.fixture(scope="module")
 def data(tree: Path) -> BetonData:
-    return load_data(ffcv_cfg(tree))
+    return load_data(DataSettings.of(ffcv_cfg(tree)))
 
 
 def full_pass(batches) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,14 +63,16 @@ def full_pass(batches) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_betons_are_named_by_split_and_settings(tree: Path):
-    paths = beton_paths(ffcv_cfg(tree))
+    paths = beton_paths(DataSettings.of(ffcv_cfg(tree)))
     assert paths == {
         "train": tree / "ffcv" / "train_500_0.00_90.beton",
         "test": tree / "ffcv" / "val_500_0.00_90.beton",
     }
     assert all(p.stat().st_size > 0 for p in paths.values())
     assert not list((tree / "ffcv").glob(".*.tmp"))  # atomic write: no temporary file left
-    other = beton_paths(dict(name="imagenet", root="x", ffcv=dict(dir="/b", jpeg_quality=80)))
+    other = beton_paths(
+        DataSettings.of(dict(name="imagenet", root="x", ffcv=dict(dir="/b", jpeg_quality=80)))
+    )
     assert other["train"] == Path("/b/train_500_0.50_80.beton")
 
 
@@ -133,14 +136,14 @@ def test_augmentation_only_when_asked(data: BetonData, tree: Path):
     assert (aug - plain).abs().mean() > 0.1  # random resized crops and flips
     # data.augment: false turns the training augmentation off (the barrier's train split is
     # always read with augment=False)
-    no_aug = load_data(ffcv_cfg(tree, augment=False))
+    no_aug = load_data(DataSettings.of(ffcv_cfg(tree, augment=False)))
     same, _ = full_pass(no_aug.batches("train", 4, shuffle=False, augment=True))
     assert torch.equal(same, plain)
 
 
 def test_missing_betons_and_mismatched_classes_are_named(tree: Path, tmp_path: Path):
     with pytest.raises(DataMissing, match="data.ffcv.dir: train file"):
-        load_data(ffcv_cfg(tree, ffcv=dict(dir=str(tmp_path / "none"))))
+        load_data(DataSettings.of(ffcv_cfg(tree, ffcv=dict(dir=str(tmp_path / "none")))))
     write_imagefolder_smooth(tmp_path / "t", classes=2, per_class=(1, 1))
     (tmp_path / "t" / "val" / "n00000001").rename(tmp_path / "t" / "val" / "n00000002")
     with pytest.raises(ValueError, match="classes of .* differ"):

@@ -19,9 +19,18 @@ import yaml
 from stardomain import io
 from stardomain.data import load_data
 from stardomain.evaluate import evaluate, reestimate_bn
+from stardomain.jobs import CurveJob
 from stardomain.models import build_model, model_spec
+from stardomain.settings import (
+    AlignSettings,
+    DataSettings,
+    EvalSettings,
+    ModelSettings,
+    Recipe,
+    StarSettings,
+)
 from stardomain.starlight import interpolated_loss, train_star
-from stardomain.train import DEFAULT_RECIPE, train_regular
+from stardomain.train import train_regular
 
 from conftest import REPO, job_counts, snakemake
 from fake_data import write_cifar
@@ -59,31 +68,42 @@ def case_id(case) -> str:
 
 @pytest.mark.parametrize("cfg,classes,count", AUTHORS_COUNTS, ids=map(case_id, AUTHORS_COUNTS))
 def test_authors_variants_have_the_authors_parameter_counts(cfg, classes, count):
-    assert n_params(build_model(cfg, CIFAR, classes, seed=0)) == count
+    assert n_params(build_model(ModelSettings.of(cfg), CIFAR, classes, seed=0)) == count
 
 
 def test_reference_variants_are_unchanged_by_the_key():
     """variant: reference is what an absent key builds, bitwise (earlier model files still load)."""
     for cfg in (dict(name="vgg", depth=11, width=16), dict(name="densenet40_12"),
                 dict(name="wrn", depth=16, width_factor=1)):  # fmt: skip
-        plain = build_model(cfg, CIFAR, 10, seed=3).state_dict()
-        keyed = build_model(dict(cfg, variant="reference"), CIFAR, 10, seed=3).state_dict()
+        plain = build_model(ModelSettings.of(cfg), CIFAR, 10, seed=3).state_dict()
+        keyed = build_model(
+            ModelSettings.of(dict(cfg, variant="reference")), CIFAR, 10, seed=3
+        ).state_dict()
         assert plain.keys() == keyed.keys()
         assert all(torch.equal(plain[k], keyed[k]) for k in plain)
 
 
 def test_authors_vgg_classifier_and_dropout():
-    vgg = build_model(dict(name="vgg", depth=11, variant="authors"), CIFAR, 10, seed=0)
+    vgg = build_model(
+        ModelSettings.of(dict(name="vgg", depth=11, variant="authors")), CIFAR, 10, seed=0
+    )
     kinds = [type(m).__name__ for m in vgg.classifier]
     assert kinds == ["Dropout", "Linear", "ReLU", "Dropout", "Linear", "ReLU", "Linear"]
     assert [m.p for m in vgg.classifier if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
     assert all(m.bias is not None for m in vgg.modules() if isinstance(m, torch.nn.Conv2d))
-    bn = build_model(dict(name="vgg", depth=11, batchnorm=True, variant="authors"), CIFAR, 10, 0)
+    bn = build_model(
+        ModelSettings.of(dict(name="vgg", depth=11, batchnorm=True, variant="authors")),
+        CIFAR,
+        10,
+        0,
+    )
     assert all(m.bias is not None for m in bn.modules() if isinstance(m, torch.nn.Conv2d))
 
 
 def test_authors_densenet_stem_dropout_and_init():
-    net = build_model(dict(name="densenet40_12", variant="authors"), CIFAR, 10, seed=0)
+    net = build_model(
+        ModelSettings.of(dict(name="densenet40_12", variant="authors")), CIFAR, 10, seed=0
+    )
     assert net.conv1.out_channels == 24
     drops = [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)]
     assert drops == [0.2] * 38  # after each of the 36 dense-layer convs and 2 transition convs
@@ -93,7 +113,12 @@ def test_authors_densenet_stem_dropout_and_init():
 
 
 def test_authors_wrn_block_layout():
-    net = build_model(dict(name="wrn", depth=16, width_factor=2, variant="authors"), CIFAR, 10, 0)
+    net = build_model(
+        ModelSettings.of(dict(name="wrn", depth=16, width_factor=2, variant="authors")),
+        CIFAR,
+        10,
+        0,
+    )
     block = net.block2[0]
     assert block.conv1.stride == (1, 1) and block.conv2.stride == (2, 2)
     assert all(m.bias is not None for m in net.modules() if isinstance(m, torch.nn.Conv2d))
@@ -107,9 +132,9 @@ def test_authors_wrn_block_layout():
 
 def test_dropout_other_than_the_variants_is_refused_with_the_key():
     with pytest.raises(ValueError, match=r"model\.dropout: the reference VGG has no dropout"):
-        build_model(dict(name="vgg", depth=11, dropout=0.5), CIFAR, 10, seed=0)
+        build_model(ModelSettings.of(dict(name="vgg", depth=11, dropout=0.5)), CIFAR, 10, seed=0)
     with pytest.raises(ValueError, match=r"model\.variant: WRN variant 'ours'"):
-        build_model(dict(name="wrn", variant="ours"), CIFAR, 10, seed=0)
+        build_model(ModelSettings.of(dict(name="wrn", variant="ours")), CIFAR, 10, seed=0)
 
 
 # Reduced widths / image sizes keep each case to seconds; every variant's topology is kept.
@@ -133,14 +158,16 @@ PERM_CASES = {
 def test_authors_variant_keeps_function_and_recovers_planted_perm(name):
     """Eval mode (dropout off, randomised BN statistics): relative change <= 1e-5, exact recovery."""
     cfg, in_shape = PERM_CASES[name]
-    model = build_model(cfg, in_shape, 10, seed=0)
+    model = build_model(ModelSettings.of(cfg), in_shape, 10, seed=0)
     spec = check_permutation_invariance_and_recovery(model, in_shape)
-    assert spec.axes == model_spec(cfg, model, in_shape).axes
+    assert spec.axes == model_spec(ModelSettings.of(cfg), model, in_shape).axes
     assert len(spec.sizes(model.state_dict())) > 5  # hidden units really are permutable
 
 
 def tiny_vgg(seed: int = 0) -> torch.nn.Module:
-    return build_model(dict(name="vgg", depth=11, width=8, variant="authors"), CIFAR, 10, seed)
+    return build_model(
+        ModelSettings.of(dict(name="vgg", depth=11, width=8, variant="authors")), CIFAR, 10, seed
+    )
 
 
 def test_dropout_is_active_at_theta_t_and_off_in_evaluation():
@@ -162,10 +189,10 @@ def test_dropout_is_active_at_theta_t_and_off_in_evaluation():
 
 def cifar(tmp_path) -> object:
     write_cifar(tmp_path / "cifar10", n_train=120, n_test=40)
-    return load_data(dict(name="cifar10", root=str(tmp_path / "cifar10")))
+    return load_data(DataSettings.of(dict(name="cifar10", root=str(tmp_path / "cifar10"))))
 
 
-RECIPE = dict(DEFAULT_RECIPE, epochs=1, batch_size=32)
+RECIPE = Recipe(epochs=1, batch_size=32)
 
 
 def test_dropout_training_depends_on_the_seed_alone(tmp_path):
@@ -183,12 +210,12 @@ def test_dropout_training_depends_on_the_seed_alone(tmp_path):
 def test_realign_never_trains_against_the_anchors_as_they_are(tmp_path):
     data = cifar(tmp_path)
     anchors = [tiny_vgg(seed=s).state_dict() for s in (1, 2)]
-    spec = model_spec(dict(name="vgg"), tiny_vgg(), CIFAR)
+    spec = model_spec(ModelSettings.of(dict(name="vgg")), tiny_vgg(), CIFAR)
     stars = {}
     for realign in ("never", "never", "once"):
         star = tiny_vgg(seed=9)
-        cfg = dict(epochs=1, t_sampling="uniform", mu_star=0.0, realign=realign)
-        _, perms = train_star(star, anchors, spec, data, RECIPE, cfg, dict(max_iter=20), seed=7)
+        cfg = StarSettings(anchors=(1, 2), epochs=1, realign=realign, seed=7)
+        _, perms = train_star(star, anchors, spec, data, RECIPE, cfg, AlignSettings(max_iter=20))
         stars.setdefault(realign, []).append((star.state_dict(), perms))
     (never, p_never), (again, _) = stars["never"]
     (once, p_once) = stars["once"][0]
@@ -196,8 +223,8 @@ def test_realign_never_trains_against_the_anchors_as_they_are(tmp_path):
     assert all(torch.equal(never[k], again[k]) for k in never)  # seeded: dropout included
     assert any(not torch.equal(never[k], once[k]) for k in never)  # alignment changes the star
     with pytest.raises(ValueError, match=r"star\.realign: unknown value 'sometimes'"):
-        cfg = dict(epochs=1, t_sampling="uniform", mu_star=0.0, realign="sometimes")
-        train_star(tiny_vgg(), anchors, spec, data, RECIPE, cfg, dict(max_iter=20), seed=7)
+        cfg = StarSettings(anchors=(1, 2), epochs=1, realign="sometimes", seed=7)
+        train_star(tiny_vgg(), anchors, spec, data, RECIPE, cfg, AlignSettings(max_iter=20))
 
 
 def test_rebasin_bn_pass_reads_the_augmented_training_loader(tmp_path):
@@ -208,17 +235,17 @@ def test_rebasin_bn_pass_reads_the_augmented_training_loader(tmp_path):
     from stardomain.stages.pairs import run_align
 
     data = cifar(tmp_path)
-    model_cfg = dict(name="cnn", width=4)
-    data_cfg = dict(name="cifar10", root=str(tmp_path / "cifar10"))
+    model_cfg = ModelSettings.of(dict(name="cnn", width=4))
+    data_cfg = DataSettings.of(dict(name="cifar10", root=str(tmp_path / "cifar10")))
     paths = []
     for seed in (1, 2):
         model = build_model(model_cfg, data.in_shape, 10, seed)
         path = str(tmp_path / f"{seed}.pt")
         io.save_model(path, model.state_dict(), arch_of(model_cfg, data), {"seed": seed}, [])
         paths.append(path)
-    align = dict(matcher="rebasin", max_iter=10, seed=3, bn_batch_size=32)
+    align = AlignSettings(matcher="rebasin", max_iter=10, seed=3, bn_batch_size=32)
     out = str(tmp_path / "perm.pt")
-    run_align(out, *paths, dict(data=data_cfg, model=model_cfg, align=align), "cpu")
+    run_align(out, *paths, CurveJob(data_cfg, model_cfg, EvalSettings(), align), "cpu")
     moved = io.load_perm(out)["state"]
     model = build_model(model_cfg, data.in_shape, 10, 0)
     stats = {}

@@ -3,6 +3,8 @@ synthetic barrier rows, figures written from DataFrames, and config checks of `f
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,11 +14,17 @@ import yaml
 from stardomain import checks, design, ensemble, plots, summary
 from stardomain.data import Batches, Data, Split
 from stardomain.models import build_model, model_spec
-from stardomain.settings import AlignSettings, EnsembleSettings, EvalSettings
+from stardomain.settings import (
+    AlignSettings,
+    EnsembleSettings,
+    EvalSettings,
+    ModelSettings,
+    PlotStyle,
+)
 
 from conftest import REPO
 
-STYLE = {"dpi": 60, "font_size": 8}
+STYLE = PlotStyle(dpi=60, font_size=8)
 
 
 def validated(config: dict) -> dict:
@@ -75,7 +83,7 @@ def _tiny_data(n: int = 64) -> Data:
 def test_bma_over_identical_models_is_that_model(batchnorm):
     cfg = {"name": "mlp", "width": 5, "depth": 2, "batchnorm": batchnorm}
     data = _tiny_data()
-    model = build_model(cfg, (6,), 3, seed=1)
+    model = build_model(ModelSettings.of(cfg), (6,), 3, seed=1)
     star = {k: v.clone() for k, v in model.state_dict().items()}
     bn = Batches(data.train, 16, shuffle=True, seed=0) if batchnorm else None
     alone = ensemble.predict(model, star, data.test.x, None, None)
@@ -88,11 +96,11 @@ def test_bma_over_identical_models_is_that_model(batchnorm):
 def test_compare_rows_and_bma_differs_from_star():
     cfg = {"name": "mlp", "width": 5, "depth": 1, "batchnorm": False}
     data = _tiny_data()
-    states = [build_model(cfg, (6,), 3, seed=s).state_dict() for s in range(4)]
-    model = build_model(cfg, (6,), 3, seed=0)
+    states = [build_model(ModelSettings.of(cfg), (6,), 3, seed=s).state_dict() for s in range(4)]
+    model = build_model(ModelSettings.of(cfg), (6,), 3, seed=0)
     rows = ensemble.compare(
         model,
-        model_spec(cfg, model, (6,)),
+        model_spec(ModelSettings.of(cfg), model, (6,)),
         data,
         {"regular-3": states[3]},
         {"star-main": (states[0], {"regular-1": states[1], "regular-2": states[2]})},
@@ -129,20 +137,25 @@ def _barrier_rows() -> pd.DataFrame:
     return table
 
 
+def design_of(name: str, exp: dict) -> pd.DataFrame:
+    """`summary.design_table` of a validated experiment config, as rule describe_stars makes it."""
+    stars = {s: design.star_settings(exp, s) for s in exp["stars"]}
+    replicates = {s: design.replicate_of(exp, s) for s in exp["stars"]}
+    model = ModelSettings.of(exp["model"])
+    return summary.design_table(name, stars, replicates, model, exp["n_heldout"])
+
+
 def _designs() -> pd.DataFrame:
     exp = default_config()["experiments"]["digits"]
     exp = dict(exp, stars={"main": exp["stars"]["main"], "n1": exp["stars"]["n1"]})
     return pd.concat(
-        [
-            summary.design_of("a", exp),
-            summary.design_of("b", dict(exp, model=dict(exp["model"], width=16))),
-        ]
+        [design_of("a", exp), design_of("b", dict(exp, model=dict(exp["model"], width=16)))]
     )
 
 
 def test_design_resolves_anchors_and_labels():
     exp = default_config()["experiments"]["digits"]
-    table = summary.design_of("digits", exp).set_index("star")
+    table = design_of("digits", exp).set_index("star")
     assert table.loc["star-main", "n_anchors"] == exp["n_anchors"]
     assert table.loc["star-n1", "n_anchors"] == 1
     assert table.loc["star-beta", "t_label"] == "Beta(2,2)"
@@ -201,7 +214,7 @@ def test_figures_are_written_with_the_style_dpi(tmp_path):
     )  # fmt: skip
     sizes = {}
     for dpi in (50, 100):
-        style = dict(STYLE, dpi=dpi)
+        style = replace(STYLE, dpi=dpi)
         out = [str(tmp_path / f"n{dpi}.png"), str(tmp_path / f"n{dpi}.pdf")]
         plots.fig_n_anchors(summary.select_stars(table, "a", ["n1", "main"]), out, style)
         slope = plots.fig_width_depth(sweep, [str(tmp_path / f"wd{dpi}.png")], style)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from stardomain.models import REGISTRY, build_model
+from stardomain.settings import ModelSettings
 
 from conftest import assert_cases_cover
 
@@ -47,7 +48,7 @@ def model_id(entry) -> str:
     "cfg,shape,classes,count,published,source", MODELS, ids=[model_id(m) for m in MODELS]
 )
 def test_forward_backward_at_real_input_size(cfg, shape, classes, count, published, source):
-    model = build_model(cfg, shape, classes, seed=0)
+    model = build_model(ModelSettings.of(cfg), shape, classes, seed=0)
     x = torch.randn(2, *shape)
     out = model(x)
     assert out.shape == (2, classes)
@@ -66,21 +67,30 @@ def test_every_registry_entry_is_tested():
 
 
 def test_same_seed_same_weights_other_seed_other_weights():
-    a, b = (build_model(dict(name="resnet18", width=8), CIFAR, 10, seed=s) for s in (3, 3))
-    c = build_model(dict(name="resnet18", width=8), CIFAR, 10, seed=4)
+    a, b = (
+        build_model(ModelSettings.of(dict(name="resnet18", width=8)), CIFAR, 10, seed=s)
+        for s in (3, 3)
+    )
+    c = build_model(ModelSettings.of(dict(name="resnet18", width=8)), CIFAR, 10, seed=4)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(a.conv1.weight, c.conv1.weight)
 
 
 def test_architecture_settings_reach_the_model():
-    narrow = build_model(dict(name="resnet18", width=16), CIFAR, 10, seed=0)
+    narrow = build_model(ModelSettings.of(dict(name="resnet18", width=16)), CIFAR, 10, seed=0)
     assert narrow.conv1.out_channels == 16 and narrow.linear.in_features == 128
-    vgg19 = build_model(dict(name="vgg", depth=19, batchnorm=True), CIFAR, 10, seed=0)
+    vgg19 = build_model(
+        ModelSettings.of(dict(name="vgg", depth=19, batchnorm=True)), CIFAR, 10, seed=0
+    )
     assert sum(isinstance(m, torch.nn.Conv2d) for m in vgg19.modules()) == 16
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in vgg19.modules()) == 16
-    wrn = build_model(dict(name="wrn", depth=28, width_factor=2), CIFAR, 10, seed=0)
+    wrn = build_model(
+        ModelSettings.of(dict(name="wrn", depth=28, width_factor=2)), CIFAR, 10, seed=0
+    )
     assert len(wrn.block1) == 4 and wrn.linear.in_features == 128
-    vit = build_model(dict(name="vit", width=32, depth=2, heads=2, patch_size=4), MNIST, 10, 0)
+    vit = build_model(
+        ModelSettings.of(dict(name="vit", width=32, depth=2, heads=2, patch_size=4)), MNIST, 10, 0
+    )
     assert len(vit.blocks) == 2 and vit.pos.shape == (1, 49, 32)
 
 
@@ -96,7 +106,7 @@ def test_architecture_settings_reach_the_model():
 def test_bad_settings_name_the_key(cfg, match):
     shape = MNIST if cfg["name"] == "vit" else CIFAR
     with pytest.raises(ValueError, match=match):
-        build_model(cfg, shape, 10, seed=0)
+        build_model(ModelSettings.of(cfg), shape, 10, seed=0)
 
 
 def test_user_model_factory_by_import_path(tmp_path, monkeypatch):
@@ -109,8 +119,8 @@ def test_user_model_factory_by_import_path(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     cfg = dict(name="my_models:tiny_convnet", kwargs=dict(channels=6))
-    model = build_model(cfg, CIFAR, 7, seed=0)
+    model = build_model(ModelSettings.of(cfg), CIFAR, 7, seed=0)
     assert model(torch.randn(3, *CIFAR)).shape == (3, 7) and model[0].out_channels == 6
     with pytest.raises(ValueError, match=r"model\.name: cannot import module 'no_such_module'"):
-        build_model(dict(name="no_such_module:f"), CIFAR, 7, seed=0)
+        build_model(ModelSettings.of(dict(name="no_such_module:f")), CIFAR, 7, seed=0)
     sys.modules.pop("my_models", None)

@@ -14,8 +14,9 @@ import yaml
 from stardomain import io
 from stardomain.data import Augment, load_digits
 from stardomain.data.torch_dataset import TorchData
+from stardomain.jobs import RegularJob
+from stardomain.settings import DataSettings, ModelSettings, Recipe
 from stardomain.stages.train import run_train_regular
-from stardomain.train import DEFAULT_RECIPE
 
 from conftest import REPO, snakemake
 from helpers import Interrupt, stop_after
@@ -55,12 +56,13 @@ def tensor_digits(shift: bool = True):
     return TorchData(train, test, 10, augment=Augment(padding=1) if shift else None)
 
 
-def settings(data_name: str) -> dict:
-    return dict(
+def settings(data_name: str) -> RegularJob:
+    return RegularJob(
         experiment="own",
-        data=dict(name=data_name),
-        model=dict(name="mlp", width=8, depth=2),
-        train=dict(DEFAULT_RECIPE, epochs=3, batch_size=32),
+        seed=0,
+        data=DataSettings.of(dict(name=data_name)),
+        model=ModelSettings.of(dict(name="mlp", width=8, depth=2)),
+        recipe=Recipe(epochs=3, batch_size=32),
     )
 
 
@@ -68,12 +70,12 @@ def settings(data_name: str) -> dict:
     "factory", ["test_own_data:streaming_digits", "test_own_data:tensor_digits"]
 )
 def test_own_dataset_trains_and_resumes_bitwise(tmp_path: Path, factory: str):
-    run_train_regular(str(tmp_path / "unbroken.pt"), settings(factory), 0, "cpu")
+    run_train_regular(str(tmp_path / "unbroken.pt"), settings(factory), "cpu")
     out = tmp_path / "resumed.pt"
     with pytest.raises(Interrupt):  # a kill after epoch 1 of 3: the side file holds epoch 1
-        run_train_regular(str(out), settings(factory), 0, "cpu", progress=stop_after(1, []))
+        run_train_regular(str(out), settings(factory), "cpu", progress=stop_after(1, []))
     seen: list[int] = []
-    run_train_regular(str(out), settings(factory), 0, "cpu", progress=stop_after(99, seen))
+    run_train_regular(str(out), settings(factory), "cpu", progress=stop_after(99, seen))
     assert seen == [1, 2]
     resumed, unbroken = io.load_model(out), io.load_model(tmp_path / "unbroken.pt")
     for k, v in unbroken["state"].items():

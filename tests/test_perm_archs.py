@@ -12,6 +12,7 @@ import pytest
 
 from stardomain.models import REGISTRY, build_model, model_spec
 from stardomain.perm import fraction_moved, weight_matching
+from stardomain.settings import ModelSettings
 
 from conftest import assert_cases_cover
 from helpers import check_permutation_invariance_and_recovery
@@ -37,14 +38,22 @@ def test_every_registered_architecture_has_a_case():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_architecture_keeps_function_and_recovers_planted_perm(name):
     cfg, in_shape = CASES[name]
-    model = build_model(cfg, in_shape, 10, seed=0)
+    model = build_model(ModelSettings.of(cfg), in_shape, 10, seed=0)
     spec = check_permutation_invariance_and_recovery(model, in_shape)
-    assert spec.axes == model_spec(cfg, model, in_shape).axes or cfg["name"] == "mlp"
+    assert (
+        spec.axes == model_spec(ModelSettings.of(cfg), model, in_shape).axes or cfg["name"] == "mlp"
+    )
 
 
 def independent_pair(cfg: dict, in_shape: tuple):
-    a, b = (build_model(cfg, in_shape, 10, seed).state_dict() for seed in (1, 2))
-    return model_spec(cfg, build_model(cfg, in_shape, 10, 0), in_shape), a, b
+    a, b = (build_model(ModelSettings.of(cfg), in_shape, 10, seed).state_dict() for seed in (1, 2))
+    return (
+        model_spec(
+            ModelSettings.of(cfg), build_model(ModelSettings.of(cfg), in_shape, 10, 0), in_shape
+        ),
+        a,
+        b,
+    )
 
 
 def test_densenet_matcher_permutes_units():

@@ -8,22 +8,19 @@ import torch
 
 from stardomain import io
 from stardomain.data import load_data
+from stardomain.design import Pair
+from stardomain.jobs import CurveJob
 from stardomain.models import build_model
 from stardomain.perm import MATCHERS
+from stardomain.settings import AlignSettings, DataSettings, EvalSettings, ModelSettings
 from stardomain.stages.common import arch_of
 from stardomain.stages.pairs import run_align, run_curve
 
 from conftest import assert_cases_cover
 
-DATA = {"name": "digits", "test_fraction": 0.2, "split_seed": 0}
-MODEL = {"name": "mlp", "width": 8, "depth": 2, "batchnorm": True}
-EVAL = {
-    "grid": [0.0, 0.5, 1.0],
-    "batch_size": 512,
-    "bn_batch_size": 128,
-    "bn_batches": 2,
-    "seed": 0,
-}
+DATA = DataSettings.of({"name": "digits", "test_fraction": 0.2, "split_seed": 0})
+MODEL = ModelSettings.of({"name": "mlp", "width": 8, "depth": 2, "batchnorm": True})
+EVAL = EvalSettings(grid=(0.0, 0.5, 1.0), batch_size=512, bn_batch_size=128, bn_batches=2, seed=0)
 
 
 def write_models(tmp_path) -> list[str]:
@@ -53,9 +50,10 @@ def test_align_then_curve_records_matcher_and_sanity_figures(tmp_path, matcher):
     if matcher == "rebasin":
         pytest.importorskip("rebasin")
     a, b = write_models(tmp_path)
-    align = {"matcher": matcher, "max_iter": 100, "seed": 0, "bn_batch_size": 128}
+    align = AlignSettings(matcher=matcher, max_iter=100, seed=0, bn_batch_size=128)
     perm_path = str(tmp_path / "perm.pt")
-    run_align(perm_path, a, b, {"data": DATA, "model": MODEL, "align": align}, "cpu")
+    job = CurveJob(data=DATA, model=MODEL, evaluation=EVAL, align=align)
+    run_align(perm_path, a, b, job, "cpu")
     info = io.load_perm(perm_path)["info"]
     assert info["matcher"] == matcher
     assert info["fraction_moved"] > 0.5
@@ -63,16 +61,9 @@ def test_align_then_curve_records_matcher_and_sanity_figures(tmp_path, matcher):
         assert info["max_abs_output_change"] < 1e-5  # BN statistics permuted exactly
     else:
         assert info["max_abs_output_change"] > 1e-4  # BN statistics re-estimated: a new function
-    pair = {
-        "experiment": "t",
-        "kind": "regular-regular",
-        "alignment": "permuted",
-        "a": "1",
-        "b": "2",
-    }
+    pair = Pair(kind="regular-regular", alignment="permuted", a="1", b="2")
     out = tmp_path / "curve.csv", tmp_path / "barrier.csv"
-    settings = {"data": DATA, "model": MODEL, "eval": EVAL}
-    run_curve(*map(str, out), a, b, settings, pair, "cpu", perm_path=perm_path)
+    run_curve(*map(str, out), a, b, job, "t", pair, "cpu", perm_path=perm_path)
     row = pd.read_csv(out[1]).iloc[0]
     assert row["matcher"] == matcher
     assert row["fraction_moved"] == pytest.approx(info["fraction_moved"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -14,20 +15,21 @@ import torch.nn.functional as F
 from stardomain.data import Augment, Data, Split, load_data
 from stardomain.models import MLP, build_model, model_spec
 from stardomain.precision import FULL, Precision
+from stardomain.settings import AlignSettings, DataSettings, ModelSettings, Recipe, StarSettings
 from stardomain.starlight import interpolated_loss, train_star
-from stardomain.train import DEFAULT_RECIPE, train_regular
+from stardomain.train import train_regular
 
 from conftest import REPO, starlight_gradient_case
 
-RECIPE = dict(DEFAULT_RECIPE, epochs=3, batch_size=64)
+RECIPE = Recipe(epochs=3, batch_size=64)
 BF16 = dict(amp="bf16")
-CNN = dict(name="cnn", width=8)  # conv + BN + max-pool
-MLP_BN = dict(name="mlp", width=16, depth=2, batchnorm=True)
+CNN = ModelSettings.of(dict(name="cnn", width=8))  # conv + BN + max-pool
+MLP_BN = ModelSettings.of(dict(name="mlp", width=16, depth=2, batchnorm=True))
 
 
 @pytest.fixture(scope="module")
 def digits() -> Data:
-    return load_data(dict(name="digits", test_fraction=0.2, split_seed=0))
+    return load_data(DataSettings.of(dict(name="digits", test_fraction=0.2, split_seed=0)))
 
 
 @pytest.fixture(scope="module")
@@ -41,38 +43,43 @@ def digit_images(digits) -> Data:
     return Data(image(digits.train), image(digits.test), (1, 8, 8), 10, augment=augment)
 
 
-def fit(cfg: dict, data: Data, recipe: dict, seed: int = 0, **kwargs):
+def fit(cfg: ModelSettings, data: Data, recipe: Recipe, seed: int = 0, **kwargs):
     model = build_model(cfg, data.in_shape, data.num_classes, seed)
     history = train_regular(model, data, recipe, seed, **kwargs)
     return model, history
 
 
 def test_defaults_and_explicit_off_add_nothing():
-    assert Precision.of({}, "cpu") == FULL
-    assert Precision.of(dict(amp=False, channels_last=False), "cpu") == FULL  # YAML's `off`
-    assert Precision.of(dict(amp="off"), torch.device("cpu")) == FULL
+    assert Precision.of(Recipe.of({}), "cpu") == FULL
+    assert (
+        Precision.of(Recipe.of(dict(amp=False, channels_last=False)), "cpu") == FULL
+    )  # YAML's `off`
+    assert Precision.of(Recipe.of(dict(amp="off")), torch.device("cpu")) == FULL
     assert FULL.scaler() is None and FULL.layout(x := torch.randn(2, 3, 4, 4)) is x
 
 
 def test_fp16_is_refused_on_cpu_and_unknown_values_are_named():
     with pytest.raises(ValueError, match="train.amp: fp16 needs a GPU"):
-        Precision.of(dict(amp="fp16"), "cpu")
+        Precision.of(Recipe.of(dict(amp="fp16")), "cpu")
     with pytest.raises(ValueError, match="train.amp: unknown value 'fp8'"):
-        Precision.of(dict(amp="fp8"), "cpu")
-    assert Precision.of(dict(amp="fp16"), "cuda").dtype is torch.float16  # resolving needs no GPU
+        Precision.of(Recipe.of(dict(amp="fp8")), "cpu")
+    assert (
+        Precision.of(Recipe.of(dict(amp="fp16")), "cuda").dtype is torch.float16
+    )  # resolving needs no GPU
 
 
 def test_explicit_off_trains_bitwise_as_without_the_keys(digit_images):
-    plain, _ = fit(CNN, digit_images, dict(RECIPE, epochs=1))
-    off, _ = fit(CNN, digit_images, dict(RECIPE, epochs=1, amp=False, channels_last=False))
+    plain, _ = fit(CNN, digit_images, replace(RECIPE, epochs=1))
+    off_cfg = dict(RECIPE.params(), epochs=1, amp=False, channels_last=False)  # YAML's `off`
+    off, _ = fit(CNN, digit_images, Recipe.of(off_cfg))
     for k, v in plain.state_dict().items():
         assert torch.equal(off.state_dict()[k], v), k
 
 
 @pytest.mark.parametrize("cfg", [MLP_BN, CNN], ids=["mlp-bn", "cnn-bn"])
 def test_bf16_training_lowers_the_loss_and_keeps_float32_weights(digits, digit_images, cfg):
-    data = digit_images if cfg["name"] == "cnn" else digits
-    model, history = fit(cfg, data, dict(RECIPE, **BF16, channels_last=cfg["name"] == "cnn"))
+    data = digit_images if cfg.name == "cnn" else digits
+    model, history = fit(cfg, data, replace(RECIPE, **BF16, channels_last=cfg.name == "cnn"))
     losses = [h["train_loss"] for h in history]
     assert losses[-1] < 0.7 * losses[0], losses
     assert history[-1]["test_accuracy"] > 0.8
@@ -82,14 +89,14 @@ def test_bf16_training_lowers_the_loss_and_keeps_float32_weights(digits, digit_i
 
 def test_bf16_is_close_to_float32(digits):
     _, full = fit(MLP_BN, digits, RECIPE)
-    _, half = fit(MLP_BN, digits, dict(RECIPE, **BF16))
+    _, half = fit(MLP_BN, digits, replace(RECIPE, **BF16))
     assert half[-1]["train_loss"] == pytest.approx(full[-1]["train_loss"], rel=0.1)
     assert half[-1]["train_loss"] != full[-1]["train_loss"]  # bf16 did run
 
 
 def test_channels_last_matches_the_standard_layout(digit_images):
     standard, h_std = fit(CNN, digit_images, RECIPE)
-    last, h_last = fit(CNN, digit_images, dict(RECIPE, channels_last=True))
+    last, h_last = fit(CNN, digit_images, replace(RECIPE, channels_last=True))
     assert h_last[-1]["test_loss"] == pytest.approx(h_std[-1]["test_loss"], rel=1e-4)
     for k, v in standard.state_dict().items():
         torch.testing.assert_close(last.state_dict()[k], v, rtol=1e-3, atol=1e-4)
@@ -125,11 +132,11 @@ def test_starlight_with_bf16_and_channels_last_lowers_its_loss(digit_images):
     frozen = [{k: v.clone() for k, v in a.items()} for a in anchors]
     star = build_model(CNN, digit_images.in_shape, 10, 7)
     spec = model_spec(CNN, star, digit_images.in_shape)
-    recipe = dict(RECIPE, **BF16, channels_last=True)
-    star_cfg = dict(epochs=4, t_sampling="uniform", beta=[2, 2], t_constant=0.5, mu_star=0.0,
-                    realign="every_epoch")  # fmt: skip
-    history, perms = train_star(star, anchors, spec, digit_images, recipe, star_cfg,
-                                dict(max_iter=20), seed=7)  # fmt: skip
+    recipe = replace(RECIPE, **BF16, channels_last=True)
+    star_cfg = StarSettings(anchors=(0, 1), epochs=4, seed=7)
+    history, perms = train_star(
+        star, anchors, spec, digit_images, recipe, star_cfg, AlignSettings(max_iter=20)
+    )
     losses = [h["train_loss_interpolated"] for h in history]
     assert losses[-1] < 0.7 * losses[0], losses
     assert len(perms) == 2 and all(p.is_contiguous() for p in star.parameters())

@@ -3,6 +3,7 @@ folder or the package version, decides what is retrained (stardomain.provenance)
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import shutil
 from pathlib import Path
@@ -12,12 +13,14 @@ import torch
 
 from stardomain import barrier
 from stardomain.data import load_digits
+from stardomain.jobs import CurveJob, RegularJob, StarJob
 from stardomain.models import MLP
-from stardomain.provenance import NUMERICS_VERSION, job_provenance, tracked
-from stardomain.settings import EvalSettings
-from stardomain.train import DEFAULT_RECIPE, train_regular
+from stardomain.provenance import NUMERICS_VERSION, job_provenance
+from stardomain.settings import EvalSettings, Recipe
+from stardomain.train import train_regular
 
 from conftest import snakemake, tiny_config
+from helpers import tiny_experiment
 
 # NUMERICS_VERSION -> `tiny_numbers()` measured with torch 2.14.1 on CPU. A change of the library that
 # moves these numbers must bump NUMERICS_VERSION and pin the new numbers here: every stored model and
@@ -55,7 +58,7 @@ def tiny_numbers() -> dict:
     """Per-tensor norms of a 2-epoch digits MLP (with BN) and its barrier curve to a second seed's
     model: losses and accuracies at t = 0, 0.5, 1 on train and test."""
     data = load_digits(0.2, 0)
-    recipe = dict(DEFAULT_RECIPE, epochs=2, batch_size=64)
+    recipe = Recipe(epochs=2, batch_size=64)
     states = []
     for seed in (0, 1):
         torch.manual_seed(seed)
@@ -88,7 +91,7 @@ def test_the_golden_tolerance_catches_a_changed_recipe():
     data = load_digits(0.2, 0)
     torch.manual_seed(0)
     model = MLP(64, 10, 8, 2, batchnorm=True)
-    train_regular(model, data, dict(DEFAULT_RECIPE, epochs=3, batch_size=64), 0)
+    train_regular(model, data, Recipe(epochs=3, batch_size=64), 0)
     norm = model.state_dict()["head.weight"].norm().item()
     assert norm != pytest.approx(GOLDEN[NUMERICS_VERSION]["norms"]["head.weight"], rel=RTOL)
 
@@ -141,16 +144,21 @@ def test_an_edited_model_factory_is_retrained_not_restored(tmp_path: Path):
 
 
 def test_provenance_leaves_out_locations_and_speed_but_keeps_the_factory_source(tmp_path: Path):
-    settings = dict(
-        data=dict(name="cifar10", root="/a", download=True, workers=4, split_seed=42),
-        model=dict(name="mlp", width=8),
-        eval=dict(batch_size=512, seed=0),
-        star=dict(pairs="heldout_permuted", seed=10000),
-    )
-    moved = dict(settings, data=dict(settings["data"], root="/b", download=False, workers=1))
-    moved["eval"] = dict(settings["eval"], batch_size=64)
-    assert job_provenance(settings) == job_provenance(moved)
-    assert tracked(settings)["data"] == dict(name="cifar10", split_seed=42)
-    assert tracked(settings)["star"] == dict(seed=10000)
-    assert job_provenance(settings)["code"] == {}
-    assert job_provenance(settings)["numerics"] == NUMERICS_VERSION
+    exp = tiny_experiment()
+    exp["data"] = dict(name="cifar10", root="/a", download=True, workers=4, split_seed=42)
+    exp["eval"]["batch_size"] = 512
+    exp["stars"]["main"]["pairs"] = "heldout_permuted"
+    moved = copy.deepcopy(exp)
+    moved["data"] = dict(exp["data"], root="/b", download=False, workers=1)
+    moved["eval"]["batch_size"] = 64
+    moved["eval"]["pair_anchors"], moved["eval"]["naive"] = 2, False  # which pairs, not numbers
+    moved["stars"]["main"]["pairs"] = "all"
+    for job in (lambda e: RegularJob.of("tiny", e, 0), lambda e: StarJob.of("tiny", e, "main")):
+        assert job_provenance(job(exp), "r") == job_provenance(job(moved), "r")
+        assert job(exp) != job(moved)  # the jobs still know where the data is
+    for alignment in (True, False):
+        assert CurveJob.of(exp, alignment).params() == CurveJob.of(moved, alignment).params()
+    provenance = job_provenance(RegularJob.of("tiny", exp, 0), "regular")
+    data = dict(name="cifar10", split_seed=42, val_fraction=0.1, augment=True)  # defaults resolved
+    assert provenance["settings"]["data"] == data
+    assert provenance["code"] == {} and provenance["numerics"] == NUMERICS_VERSION

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,7 @@ from stardomain.stages.train import run_train_regular
 from stardomain.train import TrainingDiverged
 
 from conftest import REPO, job_counts, tiny_config
-from helpers import UNIT_SETTINGS
+from helpers import unit_job
 
 
 def sha256(path: Path) -> str:
@@ -29,25 +30,25 @@ def sha256(path: Path) -> str:
 
 
 def test_same_config_and_seed_give_bitwise_identical_model_files(tmp_path: Path):
-    run_train_regular(str(tmp_path / "a.pt"), UNIT_SETTINGS, seed=3, device="cpu")
-    run_train_regular(str(tmp_path / "b.pt"), UNIT_SETTINGS, seed=3, device="cpu")
-    run_train_regular(str(tmp_path / "c.pt"), UNIT_SETTINGS, seed=4, device="cpu")
+    run_train_regular(str(tmp_path / "a.pt"), unit_job(3), device="cpu")
+    run_train_regular(str(tmp_path / "b.pt"), unit_job(3), device="cpu")
+    run_train_regular(str(tmp_path / "c.pt"), unit_job(4), device="cpu")
     assert sha256(tmp_path / "a.pt") == sha256(tmp_path / "b.pt")
     assert sha256(tmp_path / "a.pt") != sha256(tmp_path / "c.pt")
 
 
 def test_divergence_names_experiment_model_and_epoch_and_leaves_no_file(tmp_path: Path):
-    settings = dict(UNIT_SETTINGS, model=dict(UNIT_SETTINGS["model"], batchnorm=False))
-    settings["train"] = dict(UNIT_SETTINGS["train"], lr=1e6, momentum=0.0)
+    settings = unit_job(0, lr=1e6, momentum=0.0)
+    settings = replace(settings, model=replace(settings.model, batchnorm=False))
     out = tmp_path / "diverged.pt"
     with pytest.raises(TrainingDiverged, match=r"unit/regular-0, epoch 0: loss became (nan|inf)"):
-        run_train_regular(str(out), settings, seed=0, device="cpu")
+        run_train_regular(str(out), settings, device="cpu")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_corrupt_foreign_and_wrong_architecture_files_are_refused(tmp_path: Path):
     good = tmp_path / "good.pt"
-    run_train_regular(str(good), UNIT_SETTINGS, seed=0, device="cpu")
+    run_train_regular(str(good), unit_job(0), device="cpu")
     arch = io.load_model(good)["arch"]
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes(good.read_bytes()[:1000])

@@ -49,3 +49,36 @@ def test_store_null_on_the_command_line_turns_the_store_off(tmp_path: Path):
     snakemake(tmp_path, tiny_config(), TARGET, "--config", "store=null")
     assert (tmp_path / TARGET).exists()
     assert not (tmp_path / "null").exists() and not (tmp_path / "store").exists()
+
+
+def reordered(value):
+    """`value` with the keys of every dict in reverse order."""
+    if isinstance(value, dict):
+        return {k: reordered(value[k]) for k in reversed(list(value))}
+    return value
+
+
+@pytest.mark.slow
+def test_written_defaults_and_reordered_keys_rerun_nothing(tmp_path: Path):
+    """The params of every job are its resolved, sorted settings (stardomain.settings): after a
+    full run, the same experiment with defaults written out, or its keys in another order, plans
+    no job; a changed value plans its jobs."""
+    config = tiny_config()
+    snakemake(tmp_path, config)
+    same = [
+        (reordered(config), ()),
+        (config, ("--config", "experiments={tiny: {train: {momentum: 0.9}}}")),
+        (config, ("--config", "experiments={tiny: {eval: {bn_batches: null}}}")),
+        (config, ("--config", "experiments={tiny: {stars: {main: {t_sampling: uniform}}}}")),
+        (
+            config,
+            ("--config", "experiments={tiny: {data: {split_seed: 0}, model: {batchnorm: false}}}"),
+        ),
+    ]
+    for variant, args in same:
+        proc = snakemake(tmp_path, variant, "-n", *args, sort_keys=False)
+        assert "Nothing to be done" in proc.stdout + proc.stderr, (args, proc.stdout[-2000:])
+    proc = snakemake(
+        tmp_path, config, "-n", "--config", "experiments={tiny: {train: {momentum: 0.8}}}"
+    )
+    assert "train_regular" in proc.stdout and "Nothing to be done" not in proc.stdout

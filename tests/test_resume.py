@@ -21,9 +21,12 @@ import torch
 
 from stardomain import io
 from stardomain.data import load_data
+from stardomain.design import Pair
+from stardomain.jobs import CurveJob, RegularJob
 from stardomain.models import build_model, model_spec
 from stardomain.precision import Precision
 from stardomain.resume import ResumeFile
+from stardomain.settings import AlignSettings, DataSettings, ModelSettings, Recipe, StarSettings
 from stardomain.stages.train import run_train_regular
 from stardomain.starlight import train_star
 from stardomain.train import train_regular
@@ -32,25 +35,26 @@ from conftest import REPO
 from helpers import Interrupt, stop_after, tiny_experiment
 
 
-def regular_settings(exp: dict) -> dict:
-    return dict(experiment="tiny", data=exp["data"], model=exp["model"], train=exp["train"])
+def regular_job(exp: dict, seed: int = 0) -> RegularJob:
+    return RegularJob.of("tiny", exp, seed)
 
 
 # A script that trains as the workflow's adapter does (inside `job`, which turns SIGTERM into exit).
 TRAIN = """
 import json, sys
+from stardomain.jobs import RegularJob
 from stardomain.stages.common import job
 from stardomain.stages.train import run_train_regular
-out, log, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+out, log, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with job(log, 1) as progress:
-    run_train_regular(out, settings, 0, "cpu", progress=progress)
+    run_train_regular(out, RegularJob.from_params(params, {}), "cpu", progress=progress)
 """
 
 
 @pytest.mark.slow
 def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_path):
     torch.set_num_threads(1)  # the killed process runs single-threaded too (job(log, 1))
-    settings = regular_settings(tiny_experiment(train={"epochs": 150, "batch_size": 128}))
+    settings = regular_job(tiny_experiment(train={"epochs": 150, "batch_size": 128}))
     out = tmp_path / "killed.pt"
     side = Path(f"{out}.resume")
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
@@ -60,7 +64,7 @@ def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_p
         TRAIN,
         str(out),
         str(tmp_path / "killed.log"),
-        json.dumps(settings),
+        json.dumps(settings.params()),
     ]
     proc = subprocess.Popen(cmd, env=env)
     try:
@@ -84,11 +88,11 @@ def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_p
         seen.extend(epochs)
         return seen
 
-    run_train_regular(str(out), settings, 0, "cpu", progress=record)
+    run_train_regular(str(out), settings, "cpu", progress=record)
     assert seen[0] == stopped and seen[-1] == 149  # the restart resumed at the next epoch
     assert not side.exists()  # removed once the model file is written
 
-    run_train_regular(str(tmp_path / "unbroken.pt"), settings, 0, "cpu")
+    run_train_regular(str(tmp_path / "unbroken.pt"), settings, "cpu")
     resumed, unbroken = io.load_model(out), io.load_model(tmp_path / "unbroken.pt")
     max_diff = max(
         (resumed["state"][k] - v).abs().max().item() for k, v in unbroken["state"].items()
@@ -100,13 +104,13 @@ def test_sigterm_then_restart_resumes_at_next_epoch_with_identical_weights(tmp_p
 
 def test_side_file_of_other_settings_is_ignored(tmp_path):
     exp = tiny_experiment(train={"epochs": 3})
-    data = load_data(exp["data"])
+    data = load_data(DataSettings.of(exp["data"]))
     key_a, key_b = dict(seed=0, lr=0.05), dict(seed=0, lr=0.1)
 
     def fit(key, progress=None):
-        model = build_model(exp["model"], data.in_shape, data.num_classes, 0)
+        model = build_model(ModelSettings.of(exp["model"]), data.in_shape, data.num_classes, 0)
         resume = ResumeFile.beside(tmp_path / "m.pt", key)
-        train_regular(model, data, exp["train"], 0, progress=progress, resume=resume)
+        train_regular(model, data, Recipe.of(exp["train"]), 0, progress=progress, resume=resume)
         return model
 
     with pytest.raises(Interrupt):
@@ -129,12 +133,12 @@ FP16 = MovingScale("cpu", torch.float16)  # refused on CPU in configs; here for 
 
 def test_fp16_training_resumes_bitwise_with_its_loss_scale(tmp_path):
     exp = tiny_experiment(model={"batchnorm": True}, train={"epochs": 4, "batch_size": 128})
-    data = load_data(exp["data"])
+    data = load_data(DataSettings.of(exp["data"]))
 
     def fit(name, progress=None):
-        model = build_model(exp["model"], data.in_shape, data.num_classes, 0)
+        model = build_model(ModelSettings.of(exp["model"]), data.in_shape, data.num_classes, 0)
         resume = ResumeFile.beside(tmp_path / name, dict(amp="fp16"))
-        args = (model, data, exp["train"], 0)
+        args = (model, data, Recipe.of(exp["train"]), 0)
         history = train_regular(*args, progress=progress, resume=resume, precision=FP16)
         return model, history
 
@@ -153,19 +157,22 @@ def test_fp16_training_resumes_bitwise_with_its_loss_scale(tmp_path):
 
 def star_setup(tmp_path, realign: str, precision: Precision | None = None):
     exp = tiny_experiment(model={"batchnorm": True}, train={"epochs": 2})
-    data = load_data(exp["data"])
+    data = load_data(DataSettings.of(exp["data"]))
     anchors = []
     for seed in (0, 1):
-        model = build_model(exp["model"], data.in_shape, data.num_classes, seed)
-        train_regular(model, data, exp["train"], seed)
+        model = build_model(ModelSettings.of(exp["model"]), data.in_shape, data.num_classes, seed)
+        train_regular(model, data, Recipe.of(exp["train"]), seed)
         anchors.append({k: v.detach().clone() for k, v in model.state_dict().items()})
-    star = dict(exp["stars"]["main"], epochs=4, realign=realign, seed=7)
+    star = StarSettings.of(
+        dict(exp["stars"]["main"], anchors=(0, 1), epochs=4, realign=realign, seed=7)
+    )
 
     def fit(progress=None):
-        model = build_model(exp["model"], data.in_shape, data.num_classes, 7)
-        resume = ResumeFile.beside(tmp_path / f"star-{realign}.pt", dict(star=star))
-        spec = model_spec(exp["model"], model, data.in_shape)
-        args = (model, anchors, spec, data, exp["train"], star, exp["align"], 7)
+        model = build_model(ModelSettings.of(exp["model"]), data.in_shape, data.num_classes, 7)
+        resume = ResumeFile.beside(tmp_path / f"star-{realign}.pt", dict(star=star.params()))
+        spec = model_spec(ModelSettings.of(exp["model"]), model, data.in_shape)
+        recipe, align = Recipe.of(exp["train"]), AlignSettings.of(exp["align"])
+        args = (model, anchors, spec, data, recipe, star, align)
         history, perms = train_star(*args, progress=progress, resume=resume, precision=precision)
         return model, history, perms
 
@@ -203,14 +210,14 @@ def test_curve_job_stopped_mid_curve_resumes_at_next_t(tmp_path):
     exp = tiny_experiment(train={"epochs": 2})
     exp["eval"]["grid"] = [0.0, 0.25, 0.5, 0.75, 1.0]
     for seed in (0, 1):
-        run_train_regular(str(tmp_path / f"{seed}.pt"), regular_settings(exp), seed, "cpu")
-    settings = dict(data=exp["data"], model=exp["model"], eval=exp["eval"])
-    pair = dict(experiment="tiny", kind="regular-regular", alignment="naive", a="r0", b="r1")
+        run_train_regular(str(tmp_path / f"{seed}.pt"), regular_job(exp, seed), "cpu")
+    settings = CurveJob.of(exp, permuted=False)
+    pair = Pair("regular-regular", "naive", "r0", "r1")
 
     def curve(name, progress=None):
         out = tmp_path / f"{name}.csv"
         run_curve(str(out), str(tmp_path / f"{name}.barrier.csv"), str(tmp_path / "0.pt"),
-                  str(tmp_path / "1.pt"), settings, pair, "cpu", progress=progress)  # fmt: skip
+                  str(tmp_path / "1.pt"), settings, "tiny", pair, "cpu", progress=progress)  # fmt: skip
         return out
 
     stopped: list[float] = []

@@ -17,12 +17,9 @@ from stardomain.stages.train import run_train_regular
 from stardomain.store import ModelStore
 
 from conftest import tiny_config
-from helpers import UNIT_SETTINGS, tiny_experiment
+from helpers import unit_job, unit_star
 
-_EXP = tiny_experiment()
-STAR = dict(
-    UNIT_SETTINGS, name="main", star=dict(_EXP["stars"]["main"], seed=0), align=_EXP["align"]
-)
+STAR = unit_star()
 
 
 def sha256(path: Path) -> str:
@@ -35,7 +32,7 @@ def no_training(*args, **kwargs):
 
 def test_a_stored_model_is_restored_bitwise_instead_of_trained(tmp_path: Path, monkeypatch, capsys):
     out, store = tmp_path / "results/0.pt", tmp_path / "store"
-    run_train_regular(str(out), UNIT_SETTINGS, seed=0, device="cpu", store=str(store))
+    run_train_regular(str(out), unit_job(0), device="cpu", store=str(store))
     trained = sha256(out)
     (entry,) = store.rglob("*.pt")
     assert entry.stat().st_ino == out.stat().st_ino  # a hard link: no extra disk
@@ -44,31 +41,30 @@ def test_a_stored_model_is_restored_bitwise_instead_of_trained(tmp_path: Path, m
 
     shutil.rmtree(tmp_path / "results")  # what Snakemake does before a rerun, or a user's rm -r
     monkeypatch.setattr(train_stage, "train_regular", no_training)
-    run_train_regular(str(out), UNIT_SETTINGS, seed=0, device="cpu", store=str(store))
+    run_train_regular(str(out), unit_job(0), device="cpu", store=str(store))
     assert sha256(out) == trained
     assert "restored from store" in capsys.readouterr().err
 
 
 def test_other_settings_or_seed_are_not_restored(tmp_path: Path, monkeypatch):
     store = str(tmp_path / "store")
-    run_train_regular(str(tmp_path / "a.pt"), UNIT_SETTINGS, seed=0, device="cpu", store=store)
+    run_train_regular(str(tmp_path / "a.pt"), unit_job(0), device="cpu", store=store)
     monkeypatch.setattr(train_stage, "train_regular", no_training)
-    other = dict(UNIT_SETTINGS, train=dict(UNIT_SETTINGS["train"], lr=0.04))
-    for settings, seed in [(other, 0), (UNIT_SETTINGS, 1)]:
+    for job in [unit_job(0, lr=0.04), unit_job(1)]:
         with pytest.raises(AssertionError, match="trained although"):
-            run_train_regular(str(tmp_path / "b.pt"), settings, seed, device="cpu", store=store)
+            run_train_regular(str(tmp_path / "b.pt"), job, device="cpu", store=store)
 
 
 def test_an_entry_changed_in_place_is_ignored_and_replaced(tmp_path: Path, capsys):
     out, store = tmp_path / "0.pt", tmp_path / "store"
-    run_train_regular(str(out), UNIT_SETTINGS, seed=0, device="cpu", store=str(store))
+    run_train_regular(str(out), unit_job(0), device="cpu", store=str(store))
     trained = sha256(out)
     (entry,) = store.rglob("*.pt")
     with open(out, "r+b") as f:  # writing into the result file also writes into its entry
         f.seek(100)
         f.write(b"garbage")
     out.unlink()
-    run_train_regular(str(out), UNIT_SETTINGS, seed=0, device="cpu", store=str(store))
+    run_train_regular(str(out), unit_job(0), device="cpu", store=str(store))
     assert "content changed since it was stored; ignored" in capsys.readouterr().err
     assert sha256(out) == trained == sha256(entry)  # retrained, deterministic, stored again
 
@@ -77,7 +73,7 @@ def test_a_star_key_digests_its_anchors_bytes(tmp_path: Path, monkeypatch):
     store = str(tmp_path / "store")
     anchors = [str(tmp_path / f"anchor{s}.pt") for s in (0, 1)]
     for seed, path in enumerate(anchors):
-        run_train_regular(path, UNIT_SETTINGS, seed=seed, device="cpu")
+        run_train_regular(path, unit_job(seed), device="cpu")
     out = tmp_path / "star.pt"
     run_train_star(str(out), anchors, STAR, device="cpu", store=store)
     star = sha256(out)
@@ -86,9 +82,7 @@ def test_a_star_key_digests_its_anchors_bytes(tmp_path: Path, monkeypatch):
     run_train_star(str(out), anchors, STAR, device="cpu", store=store)
     assert sha256(out) == star
     # an anchor retrained with other settings, same path: the star must be trained again
-    run_train_regular(
-        anchors[1], dict(UNIT_SETTINGS, train=dict(UNIT_SETTINGS["train"], lr=0.04)), 1, "cpu"
-    )
+    run_train_regular(anchors[1], unit_job(1, lr=0.04), "cpu")
     with pytest.raises(AssertionError, match="trained although"):
         run_train_star(str(out), anchors, STAR, device="cpu", store=store)
 
@@ -99,11 +93,11 @@ def test_copies_where_hard_links_fail_and_nothing_when_off(tmp_path: Path, monke
 
     monkeypatch.setattr(os, "link", no_links)
     out, store = tmp_path / "0.pt", tmp_path / "store"
-    run_train_regular(str(out), UNIT_SETTINGS, seed=0, device="cpu", store=str(store))
+    run_train_regular(str(out), unit_job(0), device="cpu", store=str(store))
     (entry,) = store.rglob("*.pt")
     assert entry.stat().st_ino != out.stat().st_ino and sha256(entry) == sha256(out)
     assert ModelStore.open(None) is None and ModelStore.open("") is None
-    run_train_regular(str(tmp_path / "off.pt"), UNIT_SETTINGS, seed=0, device="cpu", store=None)
+    run_train_regular(str(tmp_path / "off.pt"), unit_job(0), device="cpu", store=None)
     assert len(list(store.rglob("*.pt"))) == 1
 
 

@@ -18,6 +18,7 @@ from stardomain.factories import import_factory, is_import_path
 from stardomain.models import REGISTRY
 from stardomain.perm import MATCHERS
 from stardomain.precision import Precision
+from stardomain.settings import DataSettings, ModelSettings, Recipe
 
 
 def check_experiment(name: str, exp: dict) -> None:
@@ -81,7 +82,7 @@ def check_config(config: dict) -> None:
         check_experiment(name, exp)
         if config.get("device") == "cpu":
             try:  # the precision's own check (fp16 needs a GPU), before any job
-                Precision.of(exp["train"], "cpu")
+                Precision.of(Recipe.of(exp["train"]), "cpu")
             except ValueError as err:  # "train.amp: ..."
                 raise ConfigError(f"experiments.{name}.{err}") from None
     beton_writers(config["experiments"])
@@ -114,7 +115,9 @@ def check_figures(figures: dict, experiments: dict) -> None:
                     f"unknown experiment {exp!r}; defined: {sorted(experiments)}",
                 )
     for key, field in (("width_sweep", "width"), ("depth_sweep", "depth")):
-        values = [experiments[e]["model"][field] for e in figures.get(key, [])]
+        values = [
+            getattr(ModelSettings.of(experiments[e]["model"]), field) for e in figures.get(key, [])
+        ]
         if len(set(values)) != len(values):
             fail(f"figures.{key}", f"experiments must differ in model.{field}, got {values}")
     for name, exp in experiments.items():
@@ -165,7 +168,8 @@ def check_data(config: dict) -> None:
     Called once before any job (Snakefile onstart), so downloads happen in one process.
     """
     for name in built_experiments(config):
-        fetch_data(config["experiments"][name]["data"])
-        problem = missing_data(config["experiments"][name]["data"])  # "data.root: ..."
+        data = DataSettings.of(config["experiments"][name]["data"])
+        fetch_data(data)
+        problem = missing_data(data)  # "data.root: ..."
         if problem is not None:
             raise ConfigError(f"experiments.{name}.{problem}")

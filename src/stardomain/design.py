@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stardomain.data.ffcv_data import beton_sources
+from stardomain.settings import DataSettings, StarSettings
 
 
 class ConfigError(ValueError):
@@ -72,16 +73,22 @@ def expand_replicates(config: dict) -> None:
                 stars[replicate] = dict(settings, seed=star["seed"] + k - 1, replicate_of=name)
 
 
-def star_settings(exp: dict, name: str) -> dict:
-    """A star's settings with defaults resolved: anchor seeds and epochs made explicit.
+def star_settings(exp: dict, name: str) -> StarSettings:
+    """Star `name` of experiment `exp`, resolved: its anchor seeds (the first `n_anchors` of the
+    pool, null: all) and epochs (null: `train.epochs`).
 
-    `replicates` is left out: it says how many stars to train, not how to train this one.
+    `replicates`, `replicate_of` and `pairs` say how many stars there are and which pairs
+    evaluate them, not how to train one: they stay in the config (`replicate_of`, `pairs`).
     """
-    star = {k: v for k, v in exp["stars"][name].items() if k != "replicates"}
+    star = exp["stars"][name]
     n = star["n_anchors"] if star["n_anchors"] is not None else exp["n_anchors"]
-    star["anchors"] = anchors(exp)[:n]
-    star["epochs"] = star["epochs"] if star["epochs"] is not None else exp["train"]["epochs"]
-    return star
+    epochs = star["epochs"] if star["epochs"] is not None else exp["train"]["epochs"]
+    return StarSettings.of(dict(star, anchors=anchors(exp)[:n], epochs=epochs))
+
+
+def replicate_of(exp: dict, name: str) -> str:
+    """The star that star `name` is a replicate of (itself for a first replicate)."""
+    return exp["stars"][name].get("replicate_of", name)
 
 
 def pairs(exp: dict) -> list[Pair]:
@@ -104,7 +111,7 @@ def pairs(exp: dict) -> list[Pair]:
             for alignment in alignments if full else ("permuted",):
                 out.append(Pair("star-heldout", alignment, s, regular_id(h)))
         if full:
-            for a in star_settings(exp, name)["anchors"][:k]:
+            for a in star_settings(exp, name).anchors[:k]:
                 out.append(Pair("star-anchor", "permuted", s, regular_id(a)))
     return out
 
@@ -126,9 +133,9 @@ def beton_writers(experiments: dict) -> dict:
     """
     writers: dict = {}  # path -> (first experiment naming it, its write_beton arguments)
     for name, exp in experiments.items():
-        if exp["data"].get("loader") != "ffcv":
+        if DataSettings.of(exp["data"]).loader != "ffcv":
             continue
-        for path, source in beton_sources(exp["data"]).items():
+        for path, source in beton_sources(DataSettings.of(exp["data"])).items():
             first, known = writers.setdefault(path, (name, source))
             if known["root"] != source["root"]:
                 fail(

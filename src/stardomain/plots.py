@@ -10,7 +10,7 @@
 Drawn with seaborn (its `whitegrid` style; curves with `sns.lineplot`, mean and ±1 std band over
 pairs). Every pair kind has one colour of seaborn's colour-blind palette (`PALETTE`) in every figure;
 lines also differ in dash and marker, so every figure survives greyscale. `style` is the config's
-`figures.style` ({dpi, font_size}).
+`figures.style` (stardomain.settings.PlotStyle: dpi, font size).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pandas as pd
 import seaborn as sns
 
 from stardomain.io import atomic_path
+from stardomain.settings import PlotStyle
 
 KINDS = {  # (kind, alignment) -> label, dash, marker
     ("regular-regular", "naive"): ("regular–regular (naive)", (0, (1, 1)), "x"),
@@ -43,26 +44,26 @@ BARRIER = {"train": "train-loss barrier (nats)", "test": "test-loss barrier (nat
 
 
 @contextlib.contextmanager
-def figure(out_paths: list[str], style: dict, *args, **kwargs) -> Iterator[tuple]:
+def figure(out_paths: list[str], style: PlotStyle, *args, **kwargs) -> Iterator[tuple]:
     """`plt.subplots(*args, **kwargs)` in the configured style; saves to every path on exit."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    theme = {**sns.axes_style("whitegrid"), "font.size": style["font_size"]}
+    theme = {**sns.axes_style("whitegrid"), "font.size": style.font_size}
     with plt.rc_context(theme):
         fig, axes = plt.subplots(*args, squeeze=False, **kwargs)
         try:
             yield fig, axes
             for path in out_paths:
                 with atomic_path(path) as tmp:
-                    fig.savefig(tmp, dpi=style["dpi"], format=Path(path).suffix.lstrip("."))
+                    fig.savefig(tmp, dpi=style.dpi, format=Path(path).suffix.lstrip("."))
         finally:
             plt.close(fig)
 
 
-def fig2(curves: pd.DataFrame, out_paths: list[str], style: dict, stars=None) -> None:
+def fig2(curves: pd.DataFrame, out_paths: list[str], style: PlotStyle, stars=None) -> None:
     """Figure 2 for every experiment in `curves`; `stars` (names) limits the star lines drawn."""
     curves = curves.assign(accuracy=100 * curves["accuracy"])
     if stars is not None:
@@ -102,7 +103,7 @@ def _errorbar(ax, x, table: pd.DataFrame, who: str, split: str, line: dict) -> N
     ax.errorbar(x, table[f"{col}_mean"], yerr=table[f"{col}_std"], capsize=3, **line)
 
 
-def fig_n_anchors(table: pd.DataFrame, out_paths: list[str], style: dict) -> None:
+def fig_n_anchors(table: pd.DataFrame, out_paths: list[str], style: PlotStyle) -> None:
     """Star-held-out barrier (mean ± std over held-out models) vs N; regular-regular as reference.
 
     table: rows of `summary.star_barriers` for one experiment (columns n_anchors, star_*, regular_*).
@@ -135,7 +136,7 @@ def fit_through_origin(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.dot(x, y) / np.dot(x, x))
 
 
-def fig_width_depth(sweep: pd.DataFrame, out_paths: list[str], style: dict) -> float:
+def fig_width_depth(sweep: pd.DataFrame, out_paths: list[str], style: PlotStyle) -> float:
     """Barriers vs width and vs depth (train split) and the star vs regular scatter with its fit.
 
     sweep: `summary.sweep_table` rows. Returns the fitted slope (star barrier per regular barrier).
@@ -211,7 +212,7 @@ SCORES = {
 }
 
 
-def fig_ensemble(summary: pd.DataFrame, out_paths: list[str], style: dict) -> None:
+def fig_ensemble(summary: pd.DataFrame, out_paths: list[str], style: PlotStyle) -> None:
     """One marker per method (std bar over held-out models for `single`), one group per
     (experiment, star); summary: `summary.ensemble_summary` rows. Markers, not bars: the axes are
     zoomed in on small differences."""

@@ -32,8 +32,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from stardomain.settings import Recipe
+
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-OFF = ("off", False, None)  # YAML reads an unquoted `off` as false
 
 
 @dataclass(frozen=True)
@@ -45,10 +46,10 @@ class Precision:
     channels_last: bool = False
 
     @classmethod
-    def of(cls, recipe: dict, device: torch.device | str) -> Precision:
-        """The precision of a `train:` recipe (`amp`, `channels_last`; absent = off) on `device`."""
-        amp = recipe.get("amp", "off")
-        if amp in OFF:
+    def of(cls, recipe: Recipe, device: torch.device | str) -> Precision:
+        """The precision of a training recipe (`amp`, `channels_last`) on `device`."""
+        amp = recipe.amp
+        if amp == "off":
             dtype = None
         elif amp in AMP_DTYPES:
             dtype = AMP_DTYPES[amp]
@@ -60,7 +61,7 @@ class Precision:
                 "train.amp: fp16 needs a GPU (its loss scaling buys nothing on CPU, where float16 "
                 "is not faster); use bf16 or off on CPU"
             )
-        return cls(device_type, dtype, bool(recipe.get("channels_last", False)))
+        return cls(device_type, dtype, recipe.channels_last)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Context for the forward pass and loss; a no-op context when amp is off."""

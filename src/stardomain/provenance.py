@@ -1,16 +1,18 @@
 """What determines a trained model's or a curve's numbers: the model store's key, the resume key and
-the workflow's rerun triggers (`params:`) are all built from `job_provenance`.
+the workflow's rerun triggers (`params:`) are all built from the same job objects
+(`stardomain.jobs`) and `job_provenance`.
 
 Three parts, each chosen so that a change reruns what it changes and nothing else
 (the table of every key: docs/reruns.md):
 
-- `tracked(settings)`: the config sections a job reads, without the keys that only say where files
-  are or how fast they are read (`UNTRACKED`: data.root, data.download, data.workers,
-  data.ffcv.dir, eval.batch_size, and the keys choosing which pairs exist: eval.pair_anchors,
-  eval.naive, a star's `pairs`). A data set is identified by its name and split
-  settings, not by its folder: moving the files or pointing at another copy reruns nothing and
-  still finds the model store's entries. The files' bytes are not digested (ImageNet is 150 GB):
-  a copy with other content under the same name and settings counts as the same data.
+- `job.params()`: the settings a job reads (stardomain.settings), resolved and canonical, without
+  the fields that only say where files are or how fast they are read (data.root, data.download,
+  data.workers, data.ffcv.dir, eval.batch_size) and without the keys choosing which pairs exist
+  (eval.pair_anchors, eval.naive, a star's `pairs`), which are the design's. A data set is
+  identified by its name and split settings, not by its folder: moving the files or pointing at
+  another copy reruns nothing and still finds the model store's entries. The files' bytes are not
+  digested (ImageNet is 150 GB): a copy with other content under the same name and settings
+  counts as the same data.
 - `code_digests(settings)`: sha256 of the source file that defines a user's model or dataset factory
   (`model.name` / `data.name` = "package.module:function"), so that an edited factory is retrained,
   never restored from the store. Only that file is digested: code the factory imports from other
@@ -32,38 +34,12 @@ import sys
 from pathlib import Path
 
 from stardomain.factories import import_factory, is_import_path
+from stardomain.jobs import RegularJob, StarJob
+from stardomain.settings import DataSettings, ModelSettings
 
 # Bump when a change of src/stardomain alters trained weights or evaluated numbers (and re-pin
 # the golden numbers in tests/test_provenance.py); every model and curve is then recomputed.
 NUMERICS_VERSION = 1
-
-# section -> keys that do not change any number (where data lives, how fast it is read)
-UNTRACKED = {
-    "data": ("root", "download", "workers"),
-    "eval": ("batch_size", "pair_anchors", "naive"),  # speed; which pairs exist, not their numbers
-    "star": ("pairs",),  # which pairs of the star exist
-}
-
-
-def tracked(settings: dict) -> dict:
-    """`settings` (a job's sections: data, model, train, eval, star, ...) without `UNTRACKED` keys."""
-    out = dict(settings)
-    for section, keys in UNTRACKED.items():
-        if isinstance(out.get(section), dict):
-            out[section] = {k: v for k, v in out[section].items() if k not in keys}
-    data = out.get("data")
-    if isinstance(data, dict) and isinstance(data.get("ffcv"), dict):  # its folder: a location
-        data["ffcv"] = {k: v for k, v in data["ffcv"].items() if k != "dir"}
-    return out
-
-
-def with_untracked(settings: dict, experiment: dict) -> dict:
-    """A job's `tracked` settings with the untracked keys put back from its experiment's config."""
-    out = dict(settings)
-    for section in ("data", "eval"):
-        if section in out:
-            out[section] = {**experiment[section], **out[section]}
-    return out
 
 
 def source_digest(import_path: str) -> str:
@@ -83,20 +59,24 @@ def source_digest(import_path: str) -> str:
     return digest.hexdigest()
 
 
-def code_digests(settings: dict) -> dict[str, str]:
-    """`source_digest` of the model and data factories of `settings` given by import path."""
+def code_digests(data: DataSettings, model: ModelSettings) -> dict[str, str]:
+    """`source_digest` of the model and data factories given by import path."""
     return {
-        f"{section}.name": source_digest(settings[section]["name"])
-        for section in ("model", "data")
-        if section in settings and is_import_path(settings[section]["name"])
+        f"{section}.name": source_digest(name)
+        for section, name in (("model", model.name), ("data", data.name))
+        if is_import_path(name)
     }
 
 
-def job_provenance(settings: dict, **extra) -> dict:
-    """What a model or curve made from `settings` depends on: tracked settings, code, numerics."""
+def job_provenance(job: RegularJob | StarJob, role: str, **extra) -> dict:
+    """What a model made by `job` depends on: its params, code, numerics; `role` (regular or
+    star), its seed and `extra` (a star's anchor files) are stored with it."""
+    seed = job.seed if isinstance(job, RegularJob) else job.star.seed
     return dict(
-        settings=tracked(settings),
-        code=code_digests(settings),
+        settings=job.params(),
+        code=code_digests(job.data, job.model),
         numerics=NUMERICS_VERSION,
+        seed=seed,
+        role=role,
         **extra,
     )

@@ -29,24 +29,25 @@ from stardomain.models import has_batchnorm
 from stardomain.perm import Perm, PermutationSpec, apply_permutation, weight_matching
 from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile
+from stardomain.settings import REALIGN, AlignSettings, Recipe, StarSettings
 from stardomain.train import epoch_row, images_per_second, make_optimizer, make_scheduler
 
 State = dict[str, torch.Tensor]
-# When Starlight re-aligns its anchors (`star.realign`): the paper's text says at the start of every
-# epoch; the authors' released ResNet-18 and DenseNet star configs never do (docs/fidelity.md).
-REALIGN = ("every_epoch", "once", "never")
+# When Starlight re-aligns its anchors (`star.realign`, stardomain.settings.REALIGN): the paper's
+# text says at the start of every epoch; the authors' released ResNet-18 and DenseNet star configs
+# never do (docs/fidelity.md).
 
 
-def t_sampler(star: dict, rng: np.random.Generator) -> Callable[[], float]:
+def t_sampler(star: StarSettings, rng: np.random.Generator) -> Callable[[], float]:
     """Draws t per batch: `uniform` U[0,1], `beta` Beta(a, b), or `constant` t_constant."""
-    scheme = star["t_sampling"]
+    scheme = star.t_sampling
     if scheme == "uniform":
         return lambda: float(rng.uniform())
     if scheme == "beta":
-        a, b = star["beta"]
+        a, b = star.beta
         return lambda: float(rng.beta(a, b))
     if scheme == "constant":
-        return lambda: float(star["t_constant"])
+        return lambda: float(star.t_constant)
     raise ValueError(
         f"star.t_sampling: unknown scheme {scheme!r}; allowed: uniform, beta, constant"
     )
@@ -117,10 +118,9 @@ def train_star(
     anchors: list[State],
     spec: PermutationSpec,
     data: Data,
-    recipe: dict,
-    star: dict,
-    align: dict,
-    seed: int,
+    recipe: Recipe,
+    star: StarSettings,
+    align: AlignSettings,
     label: str = "star",
     progress: Callable | None = None,
     resume: ResumeFile | None = None,
@@ -131,8 +131,11 @@ def train_star(
     """Algorithm 1: train `model` (already initialised from the star's seed) in place.
 
     anchors: state dicts of the N anchors, on the model's device.
-    recipe: the `train:` recipe (optimizer, schedule, batch size); `star["epochs"]` epochs.
-    star: t sampling, `mu_star`, `realign` (REALIGN), optional `bn_batches`.
+    recipe: the training recipe (optimizer, schedule, batch size); `star.epochs` epochs.
+    star: t sampling, `mu_star`, `realign` (REALIGN), `bn_batches`, and `seed` (the star's
+    data order and (anchor, t) draws; its init is the caller's).
+    align: the re-alignment's weight matching: `max_iter` (its visiting order is seeded from
+    the star's seed, anchor n from seed + n).
     resume: side file saved after every epoch (with the anchor/t generator and the permutations);
     if it holds this run's state, training continues at its next epoch (stardomain.resume).
     precision: None = `Precision.of(recipe, model's device)` (train.amp, train.channels_last).
@@ -143,7 +146,7 @@ def train_star(
     Returns per-epoch metrics and each anchor's final permutation onto the star (none with
     realign "never").
     """
-    realign = star["realign"]
+    realign, seed = star.realign, star.seed
     if realign not in REALIGN:
         raise ValueError(f"star.realign: unknown value {realign!r}; allowed: {list(REALIGN)}")
     device = next(model.parameters()).device
@@ -158,11 +161,11 @@ def train_star(
     scratch = {k: v.detach().clone() for k, v in model.named_buffers()}
     rng = np.random.default_rng(seed)
     sample_t = t_sampler(star, rng)
-    batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
-    epochs = star["epochs"]
+    batches = data.batches("train", recipe.batch_size, shuffle=True, seed=seed, augment=True)
+    epochs = star.epochs
     opt = make_optimizer(model.parameters(), recipe)
     sched = make_scheduler(opt, recipe, epochs, len(batches))
-    mu, smooth = star["mu_star"], recipe["label_smoothing"]
+    mu, smooth = star.mu_star, recipe.label_smoothing
     scaler = precision.scaler()
     perms: list[Perm | None] = [None] * len(anchors)
     aligned: list[State] = []
@@ -179,9 +182,7 @@ def train_star(
         # the first epoch only ("once"), or never (anchors as trained; REALIGN)
         if realign == "every_epoch" or (epoch == 0 and realign == "once"):
             star_state = {k: v.detach() for k, v in model.state_dict().items()}
-            perms = align_anchors(
-                spec, star_state, anchors, perms, seed, align["max_iter"], workers
-            )
+            perms = align_anchors(spec, star_state, anchors, perms, seed, align.max_iter, workers)
             aligned = []
         if not aligned:  # after a fresh alignment, on resuming, or at the start with "never"
             moved = (
@@ -209,8 +210,8 @@ def train_star(
         # after each epoch: re-estimate the star's own BN statistics on training data, on the
         # augmented training loader as the paper; `bn_batches` bounds it in all but the last epoch
         if has_batchnorm(model):
-            bn = data.batches("train", recipe["batch_size"], True, seed + epoch, augment=True)
-            bn_batches = None if epoch == epochs - 1 else star.get("bn_batches")
+            bn = data.batches("train", recipe.batch_size, True, seed + epoch, augment=True)
+            bn_batches = None if epoch == epochs - 1 else star.bn_batches
             with precision.autocast():  # as the BN statistics of regular training
                 reestimate_bn(model, bn, bn_batches)
         speed = images_per_second(loss_sum, images, start_time)

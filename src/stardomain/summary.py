@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from stardomain import design
+from stardomain.settings import ModelSettings, StarSettings
 
 KINDS = ("regular-regular", "star-heldout", "star-anchor")
 
@@ -152,44 +153,45 @@ def table1_markdown(table: pd.DataFrame) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def design_table(name: str, stars: dict[str, dict], model: dict, n_heldout: int) -> pd.DataFrame:
-    """One row per star: its resolved settings (`design.star_settings`) and the model it shares."""
+def design_table(
+    name: str,
+    stars: dict[str, StarSettings],
+    replicate_of: dict[str, str],
+    model: ModelSettings,
+    n_heldout: int,
+) -> pd.DataFrame:
+    """One row per star (name -> its settings, `design.star_settings`): what it is, which star it
+    is a replicate of (`replicate_of`, itself where absent) and the model it shares."""
     rows = []
     for star, settings in stars.items():
         rows.append(
             dict(
                 experiment=name,
                 star=design.star_id(star),
-                replicate_of=settings.get("replicate_of", star),
-                star_seed=settings["seed"],
-                n_anchors=len(settings["anchors"]),
-                t_sampling=settings["t_sampling"],
+                replicate_of=replicate_of.get(star, star),
+                star_seed=settings.seed,
+                n_anchors=len(settings.anchors),
+                t_sampling=settings.t_sampling,
                 t_label=t_label(settings),
-                mu_star=settings["mu_star"],
-                realign=settings["realign"],
-                star_epochs=settings["epochs"],
-                model=model["name"],
-                width=model.get("width"),
-                depth=model.get("depth"),
+                mu_star=settings.mu_star,
+                realign=settings.realign,
+                star_epochs=settings.epochs,
+                model=model.name,
+                width=model.width,
+                depth=model.depth,
                 n_heldout=n_heldout,
             )
         )
     return pd.DataFrame(rows)
 
 
-def design_of(name: str, exp: dict) -> pd.DataFrame:
-    """`design` of a validated experiment config."""
-    stars = {s: design.star_settings(exp, s) for s in exp["stars"]}
-    return design_table(name, stars, exp["model"], exp["n_heldout"])
-
-
-def t_label(star: dict) -> str:
+def t_label(star: StarSettings) -> str:
     """Paper-style name of a star's t distribution: U[0,1], Beta(a,b) or t = c."""
-    if star["t_sampling"] == "beta":
-        a, b = star["beta"]
+    if star.t_sampling == "beta":
+        a, b = star.beta
         return f"Beta({a:g},{b:g})"
-    if star["t_sampling"] == "constant":
-        return f"t = {star['t_constant']:g}"
+    if star.t_sampling == "constant":
+        return f"t = {star.t_constant:g}"
     return "U[0,1]"
 
 

@@ -17,6 +17,8 @@ import torch
 from tqdm import tqdm
 
 from stardomain import io
+from stardomain.jobs import RegularJob, StarJob
+from stardomain.settings import TrackerSettings
 
 # Environment variables through which a scheduler hands a job its GPUs (CUDA, SLURM's GRES).
 GPU_HINTS = ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")
@@ -80,27 +82,30 @@ def write_metrics_csv(model_path: str | os.PathLike, out: str | os.PathLike) -> 
 class EpochReporter:
     """`on_epoch` of the training loops: a log line per epoch, and the tracker's record."""
 
-    def __init__(self, label: str, epochs: int, tracker=None):
-        self.label, self.epochs, self.tracker = label, epochs, tracker
+    def __init__(self, label: str, epochs: int, run=None):
+        self.label, self.epochs, self.run = label, epochs, run
 
     def __call__(self, report: dict) -> None:
         # above the progress bar (tqdm's own write), not appended to its line
         tqdm.write(epoch_line(self.label, self.epochs, report), file=sys.stdout)
-        if self.tracker is not None:
-            self.tracker.log(report, step=report["epoch"])
+        if self.run is not None:
+            self.run.log(report, step=report["epoch"])
 
     def finish(self) -> None:
-        if self.tracker is not None:
-            self.tracker.finish()
+        if self.run is not None:
+            self.run.finish()
 
 
-def open_tracker(cfg: dict | None, name: str, group: str, job_type: str, settings: dict, folder):
+def open_tracker(
+    tracker: TrackerSettings | None, name: str, job_type: str, job: RegularJob | StarJob, folder
+):
     """A W&B run for one training job (config `tracker: {name: wandb, ...}`); None when off.
 
-    `folder`: where W&B writes its files (`<folder>/wandb/`); WANDB_MODE=offline keeps the run
-    there without network (upload later with `wandb sync`).
+    The run is named `name`, grouped by the job's experiment and carries the job's params as its
+    config. `folder`: where W&B writes its files (`<folder>/wandb/`); WANDB_MODE=offline keeps the
+    run there without network (upload later with `wandb sync`).
     """
-    if not cfg or cfg["name"] == "none":
+    if tracker is None or tracker.name == "none":
         return None
     try:
         import wandb
@@ -108,14 +113,14 @@ def open_tracker(cfg: dict | None, name: str, group: str, job_type: str, setting
         raise ImportError(f"tracker.name: wandb needs the wandb package; {INSTALL_WANDB}") from err
     Path(folder).mkdir(parents=True, exist_ok=True)
     mode = os.environ.get("WANDB_MODE", "online")
-    print(f"tracker: W&B run {name} (project {cfg['project']}, mode {mode})")
+    print(f"tracker: W&B run {name} (project {tracker.project}, mode {mode})")
     return wandb.init(
-        project=cfg["project"],
-        entity=cfg.get("entity"),
+        project=tracker.project,
+        entity=tracker.entity,
         name=name,
-        group=group,
+        group=job.experiment,
         job_type=job_type,
-        config=settings,
+        config=job.params(),
         dir=str(folder),
         reinit="finish_previous",
     )

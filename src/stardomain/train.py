@@ -19,55 +19,47 @@ from stardomain.data.core import Data
 from stardomain.evaluate import evaluate
 from stardomain.precision import FULL, Precision, backward_step
 from stardomain.resume import ResumeFile
-
-# A `train:` recipe with every key at its config default (the embedded digits run's recipe):
-# code outside the workflow (tests, benchmarks) derives its recipes from it.
-# tests/test_config.py checks it against the schema's defaults.
-DEFAULT_RECIPE = dict(
-    optimizer="sgd", epochs=60, batch_size=32, lr=0.05, momentum=0.9, nesterov=True,
-    weight_decay=5e-4, schedule="cosine", milestones=[], gamma=0.1, warmup_epochs=0,
-    label_smoothing=0.0,
-)  # fmt: skip
+from stardomain.settings import Recipe
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
 
 
-def make_optimizer(params, recipe: dict) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov, weight decay) or Adam from the `train:` recipe."""
-    if recipe["optimizer"] == "sgd":
+def make_optimizer(params, recipe: Recipe) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov, weight decay) or Adam from the training recipe."""
+    if recipe.optimizer == "sgd":
         return torch.optim.SGD(
             params,
-            lr=recipe["lr"],
-            momentum=recipe["momentum"],
-            nesterov=recipe["nesterov"] and recipe["momentum"] > 0,
-            weight_decay=recipe["weight_decay"],
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            nesterov=recipe.nesterov and recipe.momentum > 0,
+            weight_decay=recipe.weight_decay,
         )
-    if recipe["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=recipe["lr"], weight_decay=recipe["weight_decay"])
-    raise ValueError(f"train.optimizer: unknown optimizer {recipe['optimizer']!r}")
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"train.optimizer: unknown optimizer {recipe.optimizer!r}")
 
 
-def lr_factor(recipe: dict, epochs: int, steps_per_epoch: int) -> Callable[[int], float]:
+def lr_factor(recipe: Recipe, epochs: int, steps_per_epoch: int) -> Callable[[int], float]:
     """Multiplier of the base lr after `step` batches: cosine to zero, step decay, or constant."""
     total = epochs * steps_per_epoch
-    warmup = recipe["warmup_epochs"] * steps_per_epoch
+    warmup = recipe.warmup_epochs * steps_per_epoch
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
-        if recipe["schedule"] == "cosine":
+        if recipe.schedule == "cosine":
             return 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
-        if recipe["schedule"] == "step":
+        if recipe.schedule == "step":
             epoch = step // steps_per_epoch
-            return recipe["gamma"] ** sum(epoch >= m for m in recipe["milestones"])
+            return recipe.gamma ** sum(epoch >= m for m in recipe.milestones)
         return 1.0
 
     return factor
 
 
-def make_scheduler(opt, recipe: dict, epochs: int, steps_per_epoch: int):
+def make_scheduler(opt, recipe: Recipe, epochs: int, steps_per_epoch: int):
     """A LambdaLR stepped after every batch."""
     return torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(recipe, epochs, steps_per_epoch))
 
@@ -129,7 +121,7 @@ def train_step(
 def train_regular(
     model: nn.Module,
     data: Data,
-    recipe: dict,
+    recipe: Recipe,
     seed: int,
     label: str = "regular",
     progress: Callable | None = None,
@@ -152,21 +144,21 @@ def train_regular(
     precision = precision or Precision.of(recipe, device)
     precision.prepare(model)  # before the optimizer, whose buffers take the weights' layout
     torch.manual_seed(seed)  # dropout masks come from torch's global generator (resume restores it)
-    batches = data.batches("train", recipe["batch_size"], shuffle=True, seed=seed, augment=True)
+    batches = data.batches("train", recipe.batch_size, shuffle=True, seed=seed, augment=True)
     opt = make_optimizer(model.parameters(), recipe)
-    sched = make_scheduler(opt, recipe, recipe["epochs"], len(batches))
+    sched = make_scheduler(opt, recipe, recipe.epochs, len(batches))
     scaler = precision.scaler()
     start, history = 0, []
     if resume is not None:
         start, history, _ = resume.restore(model, opt, sched, batches, scaler)
-    epochs = range(start, recipe["epochs"])
+    epochs = range(start, recipe.epochs)
     for epoch in progress(epochs, desc=label) if progress else epochs:
         model.train()
         loss_sum = torch.zeros((), device=device)
         start_time, images = time.perf_counter(), 0
         for x, y in batches:
             loss_sum += train_step(  # stays on device: no sync per step
-                model, x, y, opt, sched, recipe["label_smoothing"], precision, scaler
+                model, x, y, opt, sched, recipe.label_smoothing, precision, scaler
             )
             images += len(y)
         speed = images_per_second(loss_sum, images, start_time)

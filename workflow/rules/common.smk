@@ -4,13 +4,18 @@ import os
 import re
 from pathlib import Path
 
+from functools import cache
+
 from stardomain import design
 from stardomain.data import host_threads as data_threads
 from stardomain.data import ffcv_data
-from stardomain.provenance import NUMERICS_VERSION, code_digests, tracked
+from stardomain.jobs import CurveJob, EnsembleJob, RegularJob, StarJob
+from stardomain.provenance import NUMERICS_VERSION, code_digests
+from stardomain.settings import DataSettings, ModelSettings, PlotStyle
 
 EXPERIMENTS = config["experiments"]
 FIGURES = config["figures"]
+STYLE = PlotStyle.of(FIGURES["style"])
 
 
 wildcard_constraints:
@@ -31,8 +36,8 @@ def model_path(exp, model_id):
 
 def data_files(exp):
     """Files every data-reading job of `exp` needs: the .beton files with data.loader ffcv, else none."""
-    data = EXPERIMENTS[exp]["data"]
-    if data.get("loader") != "ffcv":
+    data = DataSettings.of(EXPERIMENTS[exp]["data"])
+    if data.loader != "ffcv":
         return []
     return [str(p) for p in ffcv_data.beton_paths(data).values()]
 
@@ -42,7 +47,7 @@ def job_threads(exp):
 
     Locally Snakemake lowers it to --cores; on SLURM it is the job's --cpus-per-task.
     """
-    return data_threads(EXPERIMENTS[exp]["data"])
+    return data_threads(DataSettings.of(EXPERIMENTS[exp]["data"]))
 
 
 def exp_threads(wildcards):
@@ -94,45 +99,29 @@ def beton_folders(wildcards):
     ]
 
 
+@cache
 def code_params(exp):
     """The code a job of `exp` runs: a user factory's source digest and the library's numerics."""
-    return dict(numerics=NUMERICS_VERSION, **code_digests(EXPERIMENTS[exp]))
+    job = CurveJob.of(EXPERIMENTS[exp], permuted=False)
+    return dict(numerics=NUMERICS_VERSION, **code_digests(job.data, job.model))
 
 
-def regular_settings(exp):
-    """What a regular model depends on (a params bundle: changing it reruns the job).
-
-    Keys that change no number (data.root, data.workers, eval.batch_size...) are left out
-    (stardomain.provenance.tracked); the scripts take them from the config.
-    """
-    e = EXPERIMENTS[exp]
-    return tracked(
-        dict(experiment=exp, data=e["data"], model=e["model"], train=e["train"])
-    )
+# What each job depends on (stardomain.jobs), as params: changing one reruns exactly its jobs.
+# Keys that change no number (data.root, data.workers, eval.batch_size...) are not in params; the
+# scripts take them from the config (Job.from_params).
+@cache
+def regular_params(exp, seed):
+    return RegularJob.of(exp, EXPERIMENTS[exp], int(seed)).params()
 
 
-def star_settings(exp, star):
-    e = EXPERIMENTS[exp]
-    return tracked(
-        dict(
-            regular_settings(exp),
-            name=star,
-            star=design.star_settings(e, star),
-            # Starlight always re-aligns with weight_matching: the matcher must not retrain stars
-            align={k: e["align"][k] for k in ("max_iter", "seed")},
-        )
-    )
+@cache
+def star_params(exp, star):
+    return StarJob.of(exp, EXPERIMENTS[exp], star).params()
 
 
-def eval_settings(exp):
-    """What a naive curve depends on."""
-    e = EXPERIMENTS[exp]
-    return tracked(dict(data=e["data"], model=e["model"], eval=e["eval"]))
-
-
-def pair_settings(exp):
-    """What a permuted pair's alignment and curve depend on."""
-    return dict(eval_settings(exp), align=EXPERIMENTS[exp]["align"])
+@cache
+def curve_params(exp, alignment):
+    return CurveJob.of(EXPERIMENTS[exp], permuted=alignment == "permuted").params()
 
 
 def pair_paths(exp, output):
@@ -174,9 +163,7 @@ def ensemble_ids(exp):
     e = EXPERIMENTS[exp]
     stars = design.ensemble_stars(e)
     star_anchors = {
-        design.star_id(s): [
-            design.regular_id(a) for a in design.star_settings(e, s)["anchors"]
-        ]
+        design.star_id(s): [design.regular_id(a) for a in design.star_settings(e, s).anchors]
         for s in stars
     }
     return dict(

@@ -24,12 +24,7 @@ rule ensemble:
         **cluster_resources("ensemble", cpus_per_task=exp_threads),
     params:
         ids=lambda wc: ensemble_ids(wc.exp),
-        settings=lambda wc: dict(
-            eval_settings(wc.exp),
-            experiment=wc.exp,
-            align=EXPERIMENTS[wc.exp]["align"],
-            ensemble=EXPERIMENTS[wc.exp]["ensemble"],
-        ),
+        job=lambda wc: EnsembleJob.of(wc.exp, EXPERIMENTS[wc.exp]).params(),
         code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/ensemble.py"

@@ -13,10 +13,14 @@ rule describe_stars:
         "../../envs/stardomain.yaml"
     params:
         stars=lambda wc: {
-            s: tracked(dict(star=design.star_settings(EXPERIMENTS[wc.exp], s)))["star"]
+            s: design.star_settings(EXPERIMENTS[wc.exp], s).params()
             for s in EXPERIMENTS[wc.exp]["stars"]
         },
-        model=lambda wc: EXPERIMENTS[wc.exp]["model"],
+        replicate_of=lambda wc: {
+            s: design.replicate_of(EXPERIMENTS[wc.exp], s)
+            for s in EXPERIMENTS[wc.exp]["stars"]
+        },
+        model=lambda wc: ModelSettings.of(EXPERIMENTS[wc.exp]["model"]).params(),
         n_heldout=lambda wc: EXPERIMENTS[wc.exp]["n_heldout"],
     script:
         "../scripts/describe_stars.py"
@@ -60,7 +64,7 @@ rule fig2:
     conda:
         "../../envs/stardomain.yaml"
     params:
-        style=FIGURES["style"],
+        style=STYLE.params(),
         stars=FIGURES["fig2"]["stars"],
     script:
         "../scripts/fig2.py"
@@ -90,7 +94,7 @@ rule fig_n_anchors:
         "../../envs/stardomain.yaml"
     params:
         selection=FIGURES["n_sweep"],
-        style=FIGURES["style"],
+        style=STYLE.params(),
     script:
         "../scripts/fig_n_anchors.py"
 
@@ -147,7 +151,7 @@ rule fig_width_depth:
     params:
         width=FIGURES["width_sweep"],
         depth=FIGURES["depth_sweep"],
-        style=FIGURES["style"],
+        style=STYLE.params(),
     script:
         "../scripts/fig_width_depth.py"
 
@@ -176,6 +180,6 @@ rule fig_ensemble:
     conda:
         "../../envs/stardomain.yaml"
     params:
-        style=FIGURES["style"],
+        style=STYLE.params(),
     script:
         "../scripts/fig_ensemble.py"

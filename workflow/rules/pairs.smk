@@ -22,7 +22,7 @@ rule align_interpolate:
         # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
         **cluster_resources("align_interpolate", cpus_per_task=exp_threads),
     params:
-        settings=lambda wc: pair_settings(wc.exp),
+        job=lambda wc: curve_params(wc.exp, "permuted"),
         pair=lambda wc: pair_params(wc, "permuted"),
         code=lambda wc: code_params(wc.exp),
     script:
@@ -46,7 +46,7 @@ rule interpolate:
         # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
         **cluster_resources("interpolate", cpus_per_task=exp_threads),
     params:
-        settings=lambda wc: eval_settings(wc.exp),
+        job=lambda wc: curve_params(wc.exp, "naive"),
         pair=lambda wc: pair_params(wc, "naive"),
         code=lambda wc: code_params(wc.exp),
     script:

@@ -6,7 +6,7 @@ rule train_star:
     input:
         anchors=lambda wc: [
             model_path(wc.exp, design.regular_id(s))
-            for s in design.star_settings(EXPERIMENTS[wc.exp], wc.star)["anchors"]
+            for s in design.star_settings(EXPERIMENTS[wc.exp], wc.star).anchors
         ],
         data=lambda wc: data_files(wc.exp),
     output:
@@ -20,7 +20,7 @@ rule train_star:
     resources:
         **cluster_resources("train_star"),
     params:
-        settings=lambda wc: star_settings(wc.exp, wc.star),
+        job=lambda wc: star_params(wc.exp, wc.star),
         code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/train_star.py"

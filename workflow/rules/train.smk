@@ -16,8 +16,7 @@ rule train_regular:
         # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
         **cluster_resources("train_regular", cpus_per_task=exp_threads),
     params:
-        settings=lambda wc: regular_settings(wc.exp),
-        seed=lambda wc: int(wc.seed),
+        job=lambda wc: regular_params(wc.exp, wc.seed),
         code=lambda wc: code_params(wc.exp),
     script:
         "../scripts/train_regular.py"

@@ -1,12 +1,12 @@
 """Adapter: align model b onto a, then its curve (stardomain.stages.pairs.run_align_interpolate)."""
 
-from stardomain.provenance import with_untracked
+from stardomain.design import Pair
+from stardomain.jobs import CurveJob
 from stardomain.stages.common import job
 from stardomain.stages.pairs import run_align_interpolate
 
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
+experiment = snakemake.config["experiments"][snakemake.wildcards.exp]
+pair = snakemake.params.pair
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_align_interpolate(
         out_perm=snakemake.output.perm,
@@ -14,8 +14,9 @@ with job(snakemake.log[0], snakemake.threads) as progress:
         out_barrier=snakemake.output.barrier,
         a_path=snakemake.input.a,
         b_path=snakemake.input.b,
-        settings=settings,
-        pair=snakemake.params.pair,
+        job=CurveJob.from_params(snakemake.params.job, experiment),
+        experiment=snakemake.wildcards.exp,
+        pair=Pair(pair["kind"], pair["alignment"], pair["a"], pair["b"]),
         device=snakemake.config["device"],
         progress=progress,
     )

@@ -1,14 +1,12 @@
 """Adapter: star vs single model vs deep ensemble vs BMA over the star domain
 (see stardomain.stages.ensemble.run_ensemble)."""
 
-from stardomain.provenance import with_untracked
+from stardomain.jobs import EnsembleJob
 from stardomain.stages.common import job
 from stardomain.stages.ensemble import run_ensemble
 
 ids = snakemake.params.ids
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
+experiment = snakemake.config["experiments"][snakemake.wildcards.exp]
 with job(snakemake.log[0], snakemake.threads):
     run_ensemble(
         out_csv=snakemake.output.csv,
@@ -16,6 +14,6 @@ with job(snakemake.log[0], snakemake.threads):
         stars=dict(zip(ids["stars"], snakemake.input.stars, strict=True)),
         anchors=ids["star_anchors"],
         paths=dict(zip(ids["anchors"], snakemake.input.anchors, strict=True)),
-        settings=settings,
+        job=EnsembleJob.from_params(snakemake.params.job, experiment),
         device=snakemake.config["device"],
     )

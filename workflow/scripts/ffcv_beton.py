@@ -5,5 +5,5 @@ from stardomain.stages.ffcv import run_write_beton
 
 with job(snakemake.log[0], snakemake.threads):
     run_write_beton(
-        out=snakemake.output.beton, source=snakemake.params.source, workers=snakemake.threads
+        out=snakemake.output.beton, **snakemake.params.source, workers=snakemake.threads
     )

@@ -1,5 +1,6 @@
 """Adapter: the paper's Figure 2 from curve CSVs (see stardomain.stages.figures.write_fig2)."""
 
+from stardomain.settings import PlotStyle
 from stardomain.stages.common import job
 from stardomain.stages.figures import write_fig2
 
@@ -7,6 +8,6 @@ with job(snakemake.log[0]):
     write_fig2(
         curve_paths=list(snakemake.input.curves),
         out_paths=[snakemake.output.pdf, snakemake.output.png],
-        style=snakemake.params.style,
+        style=PlotStyle.of(snakemake.params.style),
         stars=snakemake.params.stars,
     )

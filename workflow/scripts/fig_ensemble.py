@@ -1,5 +1,6 @@
 """Adapter: ensemble / BMA table and figure (see stardomain.stages.figures.write_ensemble)."""
 
+from stardomain.settings import PlotStyle
 from stardomain.stages.common import job
 from stardomain.stages.figures import write_ensemble
 
@@ -9,5 +10,5 @@ with job(snakemake.log[0]):
         out_csv=snakemake.output.csv,
         out_md=snakemake.output.md,
         out_paths=[snakemake.output.pdf, snakemake.output.png],
-        style=snakemake.params.style,
+        style=PlotStyle.of(snakemake.params.style),
     )

@@ -1,5 +1,6 @@
 """Adapter: barrier vs number of anchors N (see stardomain.stages.figures.write_n_anchors)."""
 
+from stardomain.settings import PlotStyle
 from stardomain.stages.common import job
 from stardomain.stages.figures import write_n_anchors
 
@@ -11,5 +12,5 @@ with job(snakemake.log[0]):
         stars=snakemake.params.selection["stars"],
         out_csv=snakemake.output.csv,
         out_paths=[snakemake.output.pdf, snakemake.output.png],
-        style=snakemake.params.style,
+        style=PlotStyle.of(snakemake.params.style),
     )

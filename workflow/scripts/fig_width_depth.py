@@ -1,5 +1,6 @@
 """Adapter: barrier vs width and depth, star vs regular (see stardomain.stages.figures)."""
 
+from stardomain.settings import PlotStyle
 from stardomain.stages.common import job
 from stardomain.stages.figures import write_width_depth
 
@@ -11,5 +12,5 @@ with job(snakemake.log[0]):
         depth=snakemake.params.depth,
         out_csv=snakemake.output.csv,
         out_paths=[snakemake.output.pdf, snakemake.output.png],
-        style=snakemake.params.style,
+        style=PlotStyle.of(snakemake.params.style),
     )

@@ -1,22 +1,21 @@
 """Adapter: train one star model with Starlight (see stardomain.stages.star.run_train_star)."""
 
-from stardomain.provenance import with_untracked
+from stardomain.jobs import StarJob
+from stardomain.settings import TrackerSettings
 from stardomain.stages.common import job
 from stardomain.stages.star import run_train_star
 from stardomain.tracking import write_metrics_csv
 
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
+experiment = snakemake.config["experiments"][snakemake.wildcards.exp]
 with job(snakemake.log[0], snakemake.threads) as progress:
     run_train_star(
         out=snakemake.output.model,
         anchor_paths=list(snakemake.input.anchors),
-        settings=settings,
+        job=StarJob.from_params(snakemake.params.job, experiment),
         device=snakemake.config["device"],
         progress=progress,
         store=snakemake.config["store"],
-        tracker=snakemake.config["tracker"],
+        tracker=TrackerSettings.of(snakemake.config["tracker"]),
         workers=snakemake.threads,
     )
     write_metrics_csv(snakemake.output.model, snakemake.output.metrics)  # restored ones too

@@ -16,6 +16,7 @@ from stardomain.data import ffcv_data, imagenet, vision
 from stardomain.data.core import Augment, Batches, Data, Split, to_device
 from stardomain.data.digits import load_digits
 from stardomain.factories import import_factory, is_import_path
+from stardomain.settings import DataSettings
 
 __all__ = [
     "DATASETS",
@@ -32,31 +33,26 @@ __all__ = [
 ]
 
 
-def _get(cfg: dict, key: str, default):
-    value = cfg.get(key)
-    return default if value is None else value
-
-
-def _digits(cfg: dict) -> Data:
-    return load_digits(_get(cfg, "test_fraction", 0.2), _get(cfg, "split_seed", 0))
+def _digits(data: DataSettings) -> Data:
+    return load_digits(data.test_fraction, data.split_seed)
 
 
 def _vision(name: str):
-    def load(cfg: dict) -> Data:
-        return vision.load(name, cfg)
+    def load(data: DataSettings) -> Data:
+        return vision.load(name, data)
 
     return load
 
 
-def _imagenet(cfg: dict):
+def _imagenet(data: DataSettings):
     """ImageNet's ImageFolder tree through a DataLoader, or (`data.loader: ffcv`) its .beton files."""
-    if cfg.get("loader") == "ffcv":
-        return ffcv_data.load(cfg)
-    return imagenet.load(cfg)
+    if data.loader == "ffcv":
+        return ffcv_data.load(data)
+    return imagenet.load(data)
 
 
 VISION = ("mnist", "fashion_mnist", "cifar10", "cifar100")  # torchvision's on-disk formats
-# name -> reader(cfg)
+# name -> reader(data settings)
 DATASETS = {
     "digits": _digits,
     **{name: _vision(name) for name in VISION},
@@ -64,62 +60,62 @@ DATASETS = {
 }
 
 
-def host_threads(cfg: dict) -> int:
-    """CPU threads a job reading the data set of `data:` settings `cfg` keeps busy.
+def host_threads(data: DataSettings) -> int:
+    """CPU threads a job reading the data set `data` keeps busy.
 
     ImageNet is decoded on the host, by `data.workers` [8] DataLoader processes or FFCV threads,
     next to the job's own process: 1 + workers. Every other data set is tensors in memory: 1.
     """
-    if cfg["name"] != "imagenet":
+    if data.name != "imagenet":
         return 1
-    return 1 + imagenet.workers_of(cfg)
+    return 1 + imagenet.workers_of(data)
 
 
-def missing_data(cfg: dict) -> str | None:
-    """Why the dataset of the `data:` settings `cfg` cannot be read, or None if it can.
+def missing_data(data: DataSettings) -> str | None:
+    """Why the data set `data` cannot be read, or None if it can.
 
     Only looks for the expected files and folders (no reading), so that the workflow can refuse a
     run before any job starts: MNIST/CIFAR files with `data.download` off, ImageNet's `train/` and
     `val/` (with `loader: ffcv`, existing .beton files suffice). digits and a user's factory: None.
     """
-    name = cfg["name"]
+    name = data.name
     if name in VISION:
-        if cfg.get("download"):
+        if data.download:
             return None
-        root = vision.root_of(name, cfg)
+        root = vision.root_of(name, data)
         missing = vision.missing_files(name, root)
         return vision.missing_message(name, root, missing) if missing else None
     if name == "imagenet":
-        betons = ffcv_data.beton_paths(cfg).values() if cfg.get("loader") == "ffcv" else ()
+        betons = ffcv_data.beton_paths(data).values() if data.loader == "ffcv" else ()
         if betons and all(p.exists() for p in betons):
             return None
-        return imagenet.missing_message(imagenet.root_of(cfg))
+        return imagenet.missing_message(imagenet.root_of(data))
     return None
 
 
-def fetch_data(cfg: dict) -> None:
-    """Download the dataset of the `data:` settings `cfg` if `data.download` asks for it.
+def fetch_data(data: DataSettings) -> None:
+    """Download the data set `data` if `data.download` asks for it.
 
     The workflow calls it once, in its own process, before any job starts (so that parallel jobs
     never download into the same folder); MNIST and CIFAR only, others need nothing.
     """
-    if cfg.get("download") and cfg["name"] in vision.LAYOUTS:
-        vision.fetch(cfg["name"], cfg)
+    if data.download and data.name in vision.LAYOUTS:
+        vision.fetch(data.name, data)
 
 
-def load_data(cfg: dict, device: torch.device | str = "cpu"):
-    """Load the dataset named by `cfg["name"]` (the `data:` entry of an experiment) for `device`.
+def load_data(data: DataSettings, device: torch.device | str = "cpu"):
+    """Load the data set `data` (the `data:` of an experiment) for `device`.
 
     In-memory datasets are moved to `device`; a loader-backed dataset moves each batch there.
     """
-    name = cfg["name"]
+    name = data.name
     if is_import_path(name):
-        data = import_factory(name, "data.name")(**(cfg.get("kwargs") or {}))
+        loaded = import_factory(name, "data.name")(**(data.kwargs or {}))
     elif name in DATASETS:
-        data = DATASETS[name](cfg)
+        loaded = DATASETS[name](data)
     else:
         raise ValueError(
             f"data.name: unknown dataset {name!r}; allowed: {sorted(DATASETS)} "
             "or an import path package.module:function"
         )
-    return data.to(device)
+    return loaded.to(device)

@@ -31,9 +31,10 @@ import torch
 from stardomain.data.imagenet import FOLDERS, root_of, workers_of
 from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
 from stardomain.io import atomic_path
+from stardomain.settings import DataSettings, FfcvSettings
 
 # data.ffcv settings [defaults]: FFCV's ImageNet files (longer side <= 500 px, half JPEG q 90)
-DEFAULTS = dict(max_resolution=500, compress_probability=0.5, jpeg_quality=90)
+DEFAULTS = FfcvSettings()
 # evaluation crop side / shorter image side: Resize(256) + CenterCrop(224)
 EVAL_CROP = 224 / 256
 INSTALL = (
@@ -63,12 +64,10 @@ def require_ffcv() -> None:
         ) from err
 
 
-def settings(cfg: dict) -> dict:
-    """The `.beton` settings of a `data:` config: dir [<root>/ffcv] and DEFAULTS, filled in."""
-    given = cfg.get("ffcv") or {}
-    out = {k: given[k] if given.get(k) is not None else v for k, v in DEFAULTS.items()}
-    out["dir"] = str(given.get("dir") or root_of(cfg) / "ffcv")
-    return out
+def folder_of(data: DataSettings) -> Path:
+    """The folder of the `.beton` files of `data`: data.ffcv.dir [<root>/ffcv]."""
+    ffcv = data.ffcv or DEFAULTS
+    return Path(ffcv.dir) if ffcv.dir else root_of(data) / "ffcv"
 
 
 def beton_name(split: str, max_resolution: int, compress_probability: float, jpeg_quality: int):
@@ -76,23 +75,28 @@ def beton_name(split: str, max_resolution: int, compress_probability: float, jpe
     return f"{FOLDERS[split]}_{max_resolution}_{compress_probability:.2f}_{jpeg_quality}.beton"
 
 
-def beton_paths(cfg: dict) -> dict[str, Path]:
-    """Split (train, test) -> `.beton` file of a `data:` config; different settings, other files."""
-    s = settings(cfg)
+def beton_paths(data: DataSettings) -> dict[str, Path]:
+    """Split (train, test) -> `.beton` file of `data`; different settings, other files."""
+    f = data.ffcv or DEFAULTS
     return {
-        split: Path(s["dir"])
-        / beton_name(split, s["max_resolution"], s["compress_probability"], s["jpeg_quality"])
+        split: folder_of(data)
+        / beton_name(split, f.max_resolution, f.compress_probability, f.jpeg_quality)
         for split in FOLDERS
     }
 
 
-def beton_sources(cfg: dict) -> dict[Path, dict]:
+def beton_sources(data: DataSettings) -> dict[Path, dict]:
     """`.beton` file -> the `write_beton` arguments that write it (root, split, settings)."""
-    s = settings(cfg)
-    del s["dir"]
+    f = data.ffcv or DEFAULTS
     return {
-        path: dict(root=str(root_of(cfg)), split=split, **s)
-        for split, path in beton_paths(cfg).items()
+        path: dict(
+            root=str(root_of(data)),
+            split=split,
+            max_resolution=f.max_resolution,
+            compress_probability=f.compress_probability,
+            jpeg_quality=f.jpeg_quality,
+        )
+        for split, path in beton_paths(data).items()
     }
 
 
@@ -100,9 +104,9 @@ def write_beton(
     out: str | Path,
     root: str | Path,
     split: str,
-    max_resolution: int = DEFAULTS["max_resolution"],
-    compress_probability: float = DEFAULTS["compress_probability"],
-    jpeg_quality: int = DEFAULTS["jpeg_quality"],
+    max_resolution: int = DEFAULTS.max_resolution,
+    compress_probability: float = DEFAULTS.compress_probability,
+    jpeg_quality: int = DEFAULTS.jpeg_quality,
     workers: int = 1,
 ) -> int:
     """Write split `split` (train: root/train, test: root/val) to the `.beton` file `out`.
@@ -262,7 +266,6 @@ class BetonData:
         return self
 
 
-def load(cfg: dict) -> BetonData:
-    """The `.beton` files of a `data:` config (`beton_paths`) with `data.workers` threads [8]."""
-    augment = cfg.get("augment") is not False
-    return BetonData(beton_paths(cfg), workers_of(cfg), augment)
+def load(data: DataSettings) -> BetonData:
+    """The `.beton` files of `data` (`beton_paths`) with `data.workers` threads [8]."""
+    return BetonData(beton_paths(data), workers_of(data), data.augment is not False)

@@ -17,19 +17,19 @@ import torch
 
 from stardomain.data import vision
 from stardomain.data.vision import IMAGENET_MEAN, IMAGENET_STD, DataMissing
+from stardomain.settings import DataSettings
 
 WORKERS = 8  # `data.workers` left out: DataLoader processes (or FFCV decoding threads)
 
 
-def root_of(cfg: dict) -> Path:
-    """The ImageFolder tree of a `data:` config: data.root [<site data folder>/imagenet]."""
-    return vision.root_of("imagenet", cfg)
+def root_of(data: DataSettings) -> Path:
+    """The ImageFolder tree of `data`: data.root [<site data folder>/imagenet]."""
+    return vision.root_of("imagenet", data)
 
 
-def workers_of(cfg: dict) -> int:
-    """`data.workers` of a `data:` config, default WORKERS."""
-    workers = cfg.get("workers")
-    return WORKERS if workers is None else workers
+def workers_of(data: DataSettings) -> int:
+    """`data.workers`, default WORKERS."""
+    return WORKERS if data.workers is None else data.workers
 
 
 FOLDERS = {"train": "train", "test": "val"}
@@ -123,10 +123,10 @@ class FolderData:
         return self
 
 
-def load(cfg: dict):
+def load(data: DataSettings):
     """ImageNet from `data.root` (default <site data folder>/imagenet) with `data.workers` loader processes.
 
     (`data.loader: ffcv` reads the `.beton` files written from that tree instead: the registry,
     `stardomain.data`, calls `ffcv_data.load` then.)
     """
-    return FolderData(root_of(cfg), workers_of(cfg), cfg.get("augment") is not False)
+    return FolderData(root_of(data), workers_of(data), data.augment is not False)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from stardomain.data.core import Augment, Data, Split
+from stardomain.settings import DataSettings
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
@@ -68,7 +69,6 @@ IDX_DATASETS = ("mnist", "fashion_mnist")
 # and data/<name> holds none: Debian/Ubuntu `apt-get install dataset-fashion-mnist`
 SYSTEM_ROOTS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 INSTALL_HINTS = {"fashion_mnist": "apt-get install dataset-fashion-mnist (Debian/Ubuntu), "}
-DEFAULTS = dict(split_seed=42, val_fraction=0.1, augment=True, download=False)
 
 
 class DataMissing(FileNotFoundError):
@@ -182,7 +182,7 @@ def val_split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.T
 DATA_ENV = "STARDOMAIN_DATA"  # the site's data folder (the workflow sets it from `data_root`)
 
 
-def root_of(name: str, cfg: dict) -> Path:
+def root_of(name: str, data: DataSettings) -> Path:
     """Where the files of dataset `name` are, for a `data:` config (every dataset's one place).
 
     data.root if set, else <site folder>/<name>: the site folder is $STARDOMAIN_DATA (the
@@ -190,8 +190,8 @@ def root_of(name: str, cfg: dict) -> Path:
     folder holds no files and an operating-system package installed them (`SYSTEM_ROOTS`: Debian's
     dataset-fashion-mnist), the package's folder.
     """
-    if cfg.get("root"):
-        return Path(cfg["root"])
+    if data.root:
+        return Path(data.root)
     default = Path(os.environ.get(DATA_ENV) or "data") / name
     system = SYSTEM_ROOTS.get(name)
     if system is not None and missing_files(name, default) and not missing_files(name, system):
@@ -199,22 +199,21 @@ def root_of(name: str, cfg: dict) -> Path:
     return default
 
 
-def fetch(name: str, cfg: dict) -> None:
+def fetch(name: str, data: DataSettings) -> None:
     """Download the files of `name` into its root if absent (torchvision; MNIST and CIFAR)."""
-    _ensure_files(name, root_of(name, cfg), download=True)
+    _ensure_files(name, root_of(name, data), download=True)
 
 
-def load(name: str, cfg: dict) -> Data:
-    """Load `name` (mnist, fashion_mnist, cifar10, cifar100) with the `data:` settings `cfg` onto the CPU."""
-    settings = {k: (cfg.get(k) if cfg.get(k) is not None else v) for k, v in DEFAULTS.items()}
-    root = root_of(name, cfg)
+def load(name: str, data: DataSettings) -> Data:
+    """Load `name` (mnist, fashion_mnist, cifar10, cifar100) with the settings `data` onto the CPU."""
+    root = root_of(name, data)
     *_, num_classes, mean, std, _ = LAYOUTS[name]
-    x_tr, y_tr, x_te, y_te = read_raw(name, root, settings["download"])
+    x_tr, y_tr, x_te, y_te = read_raw(name, root, data.download)
     x, y = to_tensor(x_tr, mean, std), torch.from_numpy(y_tr)
-    train_idx, val_idx = val_split(len(y), settings["val_fraction"], settings["split_seed"])
+    train_idx, val_idx = val_split(len(y), data.val_fraction, data.split_seed)
     val = Split(x[val_idx], y[val_idx]) if len(val_idx) else None
     augment = None
-    if name.startswith("cifar") and settings["augment"]:
+    if name.startswith("cifar") and data.augment:
         fill = (0.0 - torch.tensor(mean)) / torch.tensor(std)  # a black pixel, normalised
         augment = Augment(padding=4, flip=True, fill=fill)
     return Data(

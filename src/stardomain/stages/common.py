@@ -18,7 +18,9 @@ from tqdm import tqdm
 
 from stardomain import io
 from stardomain.data import Data
+from stardomain.jobs import RegularJob, StarJob
 from stardomain.models import build_model
+from stardomain.settings import ModelSettings, TrackerSettings
 from stardomain.tracking import EpochReporter, device_report, expected_gpu, open_tracker
 
 
@@ -75,14 +77,14 @@ def job(log_path: str, threads: int = 1) -> Iterator[partial]:
             signal.signal(signal.SIGTERM, previous)
 
 
-def arch_of(model_cfg: dict, data: Data) -> dict:
-    """What a model file must match to be loaded: model config, input shape, classes."""
-    return dict(model=model_cfg, in_shape=list(data.in_shape), num_classes=data.num_classes)
+def arch_of(model: ModelSettings, data: Data) -> dict:
+    """What a model file must match to be loaded: model settings, input shape, classes."""
+    return dict(model=model.params(), in_shape=list(data.in_shape), num_classes=data.num_classes)
 
 
-def new_model(model_cfg: dict, data: Data, seed: int, device) -> torch.nn.Module:
-    """The experiment's model for `data`, initialised from `seed`, on `device`."""
-    return build_model(model_cfg, data.in_shape, data.num_classes, seed).to(device)
+def new_model(model: ModelSettings, data: Data, seed: int, device) -> torch.nn.Module:
+    """The experiment's network for `data`, initialised from `seed`, on `device`."""
+    return build_model(model, data.in_shape, data.num_classes, seed).to(device)
 
 
 def load_state(path: str, arch: dict, device) -> dict[str, torch.Tensor]:
@@ -90,7 +92,9 @@ def load_state(path: str, arch: dict, device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in io.load_model(path, arch)["state"].items()}
 
 
-def reporter(label: str, settings: dict, role: str, epochs: int, tracker: dict | None):
+def reporter(
+    label: str, job: RegularJob | StarJob, role: str, epochs: int, tracker: TrackerSettings | None
+):
     """The per-epoch log lines of a training job, and its tracker run (config `tracker`)."""
-    run = open_tracker(tracker, label, settings["experiment"], role, settings, "logs")
+    run = open_tracker(tracker, label, role, job, "logs")
     return EpochReporter(label, epochs, run)

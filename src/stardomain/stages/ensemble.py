@@ -8,8 +8,8 @@ import pandas as pd
 from stardomain import io
 from stardomain.data import load_data
 from stardomain.ensemble import State, compare
+from stardomain.jobs import EnsembleJob
 from stardomain.models import model_spec
-from stardomain.settings import AlignSettings, EnsembleSettings, EvalSettings
 from stardomain.stages.common import arch_of, load_state, new_model, resolve_device
 
 
@@ -19,34 +19,33 @@ def run_ensemble(
     stars: dict[str, str],
     anchors: dict[str, list[str]],
     paths: dict[str, str],
-    settings: dict,
+    job: EnsembleJob,
     device: str,
 ) -> None:
     """heldout/stars map model ids to files, anchors maps a star id to its anchor ids, and `paths`
-    maps every anchor id to its file; settings = {experiment, data, model, eval, align, ensemble}.
-    Writes one CSV row per evaluation.
+    maps every anchor id to its file. Writes one CSV row per evaluation.
     """
     device = resolve_device(device)
-    data = load_data(settings["data"], device)
-    arch = arch_of(settings["model"], data)
+    data = load_data(job.data, device)
+    arch = arch_of(job.model, data)
 
     def load(path: str) -> State:
         return load_state(path, arch, device)
 
-    model = new_model(settings["model"], data, 0, device)
+    model = new_model(job.model, data, 0, device)
     star_states = {
         sid: (load(path), {a: load(paths[a]) for a in anchors[sid]}) for sid, path in stars.items()
     }
     rows = compare(
         model,
-        model_spec(settings["model"], model, data.in_shape),
+        model_spec(job.model, model, data.in_shape),
         data,
         {r: load(p) for r, p in heldout.items()},
         star_states,
-        evaluation=EvalSettings.of(settings["eval"]),
-        align=AlignSettings.of(settings["align"]),
-        ensemble=EnsembleSettings.of(settings["ensemble"]),
+        evaluation=job.evaluation,
+        align=job.align,
+        ensemble=job.ensemble,
     )
-    table = pd.DataFrame([{"experiment": settings["experiment"], **r} for r in rows])
+    table = pd.DataFrame([{"experiment": job.experiment, **r} for r in rows])
     with io.atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from stardomain import plots, summary
 from stardomain.io import atomic_path
+from stardomain.settings import ModelSettings, PlotStyle, StarSettings
 
 
 def _read(paths: list[str]) -> pd.DataFrame:
@@ -41,9 +42,16 @@ def _pm(
     )
 
 
-def write_design(out_csv: str, name: str, stars: dict, model: dict, n_heldout: int) -> None:
+def write_design(
+    out_csv: str,
+    name: str,
+    stars: dict[str, StarSettings],
+    replicate_of: dict[str, str],
+    model: ModelSettings,
+    n_heldout: int,
+) -> None:
     """results/<exp>/design.csv: what each star of the experiment is (see `summary.design_table`)."""
-    _write_csv(summary.design_table(name, stars, model, n_heldout), out_csv)
+    _write_csv(summary.design_table(name, stars, replicate_of, model, n_heldout), out_csv)
 
 
 def write_table1(
@@ -56,7 +64,7 @@ def write_table1(
     _write_text(summary.table1_markdown(table), out_md)
 
 
-def write_fig2(curve_paths: list[str], out_paths: list[str], style: dict, stars=None) -> None:
+def write_fig2(curve_paths: list[str], out_paths: list[str], style: PlotStyle, stars=None) -> None:
     """Figure 2 from experiment curve CSVs."""
     plots.fig2(_read(curve_paths), out_paths, style, stars)
 
@@ -72,7 +80,7 @@ def write_n_anchors(
     stars: list[str],
     out_csv: str,
     out_paths: list[str],
-    style: dict,
+    style: PlotStyle,
 ) -> None:
     """Barrier vs number of anchors N: the plotted table (CSV) and the figure."""
     table = summary.select_stars(_stars(barrier_paths, design_paths), experiment, stars)
@@ -129,7 +137,7 @@ def write_width_depth(
     depth: list[str],
     out_csv: str,
     out_paths: list[str],
-    style: dict,
+    style: PlotStyle,
 ) -> None:
     """Barrier vs width and depth and the star vs regular scatter; the CSV has one row per point
     and the fitted slope in column `fit_slope`."""
@@ -139,7 +147,7 @@ def write_width_depth(
 
 
 def write_ensemble(
-    metric_paths: list[str], out_csv: str, out_md: str, out_paths: list[str], style: dict
+    metric_paths: list[str], out_csv: str, out_md: str, out_paths: list[str], style: PlotStyle
 ) -> None:
     """Ensemble / BMA comparison: summary table (CSV, Markdown) and the bar figure."""
     table = summary.ensemble_summary(_read(metric_paths))

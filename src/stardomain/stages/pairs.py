@@ -10,12 +10,13 @@ import torch
 
 from stardomain import barrier, io
 from stardomain.data import Data, load_data
+from stardomain.design import Pair
 from stardomain.evaluate import reestimate_bn
+from stardomain.jobs import CurveJob
 from stardomain.models import model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
 from stardomain.resume import PointsFile
-from stardomain.settings import AlignSettings, EvalSettings
 from stardomain.stages.common import arch_of, load_state, new_model, resolve_device
 from stardomain.store import file_digest
 
@@ -24,32 +25,32 @@ def run_align(
     out: str,
     target_path: str,
     source_path: str,
-    settings: dict,
+    job: CurveJob,
     device: str,
     *,
     probe: int = 256,
     data: Data | None = None,
 ) -> None:
-    """Match model `source` onto `target` with `align.matcher`; store the result and sanity figures.
+    """Match model `source` onto `target` with `job.align`; store the result and sanity figures.
 
     weight_matching stores a permutation; rebasin (which permutes a model in place and leaves BN
     statistics stale) stores the permuted source state after re-estimating its BN statistics with
     one pass of the augmented training loader (train mode), as the paper's authors did (their
     find_barriers.py). Sanity figures: max |f_perm(x) - f(x)| in eval
     mode over `probe` test images (float round-off for a correct matcher), the fraction of hidden
-    units moved, and the matching time. `data`: the loaded `settings["data"]` (None: load it).
+    units moved, and the matching time. `data`: the loaded `job.data` (None: load it).
     """
-    align = AlignSettings.of(settings["align"])
+    align = job.align
     device = resolve_device(device)
-    data = load_data(settings["data"], device) if data is None else data
-    arch = arch_of(settings["model"], data)
+    data = load_data(job.data, device) if data is None else data
+    arch = arch_of(job.model, data)
     target, source = load_state(target_path, arch, device), load_state(source_path, arch, device)
-    model = new_model(settings["model"], data, 0, device).eval()
-    spec = model_spec(settings["model"], model, data.in_shape)
+    model = new_model(job.model, data, 0, device).eval()
+    spec = model_spec(job.model, model, data.in_shape)
     x = data.sample("test", probe)
     start = time.perf_counter()
     if align.matcher == "rebasin":
-        moved_model = new_model(settings["model"], data, 0, device)
+        moved_model = new_model(job.model, data, 0, device)
         moved_model.load_state_dict(source)
         model.load_state_dict(target)
         rebasin_align(model, moved_model, x[:2], align.max_iter)
@@ -85,8 +86,9 @@ def run_curve(
     out_barrier: str,
     a_path: str,
     b_path: str,
-    settings: dict,
-    pair: dict,
+    job: CurveJob,
+    experiment: str,
+    pair: Pair,
     device: str,
     *,
     perm_path: str | None = None,
@@ -95,38 +97,35 @@ def run_curve(
 ) -> None:
     """Interpolate a -> b (b permuted onto a when `perm_path` is given); write curve and barrier row.
 
-    settings = {data, model, eval}; pair = {experiment, kind, alignment, a, b} (copied into rows);
-    `data`: the loaded `settings["data"]` (None: load it).
+    `experiment` and `pair` (kind, alignment, a, b) are copied into the rows; `data`: the loaded
+    `job.data` (None: load it).
     """
     device = resolve_device(device)
-    data = load_data(settings["data"], device) if data is None else data
-    arch = arch_of(settings["model"], data)
+    data = load_data(job.data, device) if data is None else data
+    arch = arch_of(job.model, data)
     state_a, state_b = load_state(a_path, arch, device), load_state(b_path, arch, device)
-    row = dict(pair, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
-    model = new_model(settings["model"], data, 0, device)  # evaluation loads every state into it
+    pair_row = dict(
+        experiment=experiment, kind=pair.kind, alignment=pair.alignment, a=pair.a, b=pair.b
+    )
+    row = dict(pair_row, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
+    model = new_model(job.model, data, 0, device)  # evaluation loads every state into it
     if perm_path is not None:
         perm = io.load_perm(perm_path)
         if perm.get("state") is not None:  # a matcher that stores the moved model (rebasin)
             state_b = {k: v.to(device) for k, v in perm["state"].items()}
         else:
-            spec = model_spec(settings["model"], model, data.in_shape)
+            spec = model_spec(job.model, model, data.in_shape)
             state_b = apply_permutation(spec, perm["perm"], state_b)
         row.update(
             {k: perm["info"][k] for k in ("matcher", "fraction_moved", "max_abs_output_change")}
         )
     inputs = [p for p in (a_path, b_path, perm_path) if p is not None]
-    key = dict(settings=settings, pair=pair, sha256=[file_digest(p) for p in inputs])
+    key = dict(settings=job.params(), pair=pair_row, sha256=[file_digest(p) for p in inputs])
     resume = PointsFile.beside(out_curve, key)  # a restarted job continues at the next t
     rows = barrier.curve(
-        model,
-        state_a,
-        state_b,
-        data,
-        EvalSettings.of(settings["eval"]),
-        progress=progress,
-        resume=resume,
+        model, state_a, state_b, data, job.evaluation, progress=progress, resume=resume
     )
-    curve_df = pd.DataFrame([{**pair, **r} for r in rows])
+    curve_df = pd.DataFrame([{**pair_row, **r} for r in rows])
     barrier_df = pd.DataFrame([{**row, **barrier.barriers(rows)}])
     with io.atomic_path(out_curve) as tmp:
         curve_df.to_csv(tmp, index=False)
@@ -141,25 +140,27 @@ def run_align_interpolate(
     out_perm: str,
     out_curve: str,
     out_barrier: str,
-    settings: dict,
-    pair: dict,
+    job: CurveJob,
+    experiment: str,
+    pair: Pair,
     device: str,
     *,
     progress=None,
 ) -> None:
     """A permuted pair: `run_align` (b onto a), then `run_curve` with that permutation.
 
-    settings = {data, model, align, eval}; pair as in `run_curve`. The data set is loaded once.
+    `experiment`, `pair` as in `run_curve`. The data set is loaded once.
     """
     device = resolve_device(device)
-    data = load_data(settings["data"], device)
-    run_align(out_perm, a_path, b_path, settings, device, data=data)
+    data = load_data(job.data, device)
+    run_align(out_perm, a_path, b_path, job, device, data=data)
     run_curve(
         out_curve,
         out_barrier,
         a_path,
         b_path,
-        settings,
+        job,
+        experiment,
         pair,
         device,
         perm_path=out_perm,

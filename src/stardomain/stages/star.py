@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from stardomain import io
 from stardomain.data import load_data
+from stardomain.jobs import StarJob
 from stardomain.models import model_spec
 from stardomain.perm import fraction_moved
 from stardomain.provenance import job_provenance
 from stardomain.resume import ResumeFile
+from stardomain.settings import TrackerSettings
 from stardomain.stages.common import arch_of, load_state, new_model, reporter, resolve_device
 from stardomain.starlight import train_star
 from stardomain.store import ModelStore
@@ -16,43 +18,42 @@ from stardomain.store import ModelStore
 def run_train_star(
     out: str,
     anchor_paths: list[str],
-    settings: dict,
+    job: StarJob,
     device: str,
     *,
     progress=None,
     store: str | None = None,
     workers: int = 1,
-    tracker: dict | None = None,
+    tracker: TrackerSettings | None = None,
 ) -> None:
-    """Starlight for one star; settings = {experiment, name, data, model, train, star, align}.
+    """Starlight for the star `job` describes, against the anchor files `anchor_paths`.
 
     `store`, `tracker` as in `run_train_regular`; a star's key also digests its anchors' bytes.
     `workers`: anchors re-aligned at once (the job's CPU threads); the star does not depend on it.
     """
-    star = settings["star"]
-    provenance = job_provenance(settings, seed=star["seed"], role="star", anchors=anchor_paths)
+    star = job.star
+    provenance = job_provenance(job, role="star", anchors=anchor_paths)
     models = ModelStore.open(store)
     key = models and models.key(provenance, anchor_paths)  # digests the anchors' bytes
     if models and models.restore(key, out):
         return
     device = resolve_device(device)
-    data = load_data(settings["data"], device)
-    arch = arch_of(settings["model"], data)
+    data = load_data(job.data, device)
+    arch = arch_of(job.model, data)
     anchors = [load_state(p, arch, device) for p in anchor_paths]
-    model = new_model(settings["model"], data, star["seed"], device)
+    model = new_model(job.model, data, star.seed, device)
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
     print(f"{len(anchors)} anchors, re-aligned {max(1, min(workers, len(anchors)))} at a time")
-    label = f"{settings['experiment']}/star-{settings['name']}"
-    report = reporter(label, settings, "star", star["epochs"], tracker)
+    label = f"{job.experiment}/star-{job.name}"
+    report = reporter(label, job, "star", star.epochs, tracker)
     history, perms = train_star(
         model,
         anchors,
-        model_spec(settings["model"], model, data.in_shape),
+        model_spec(job.model, model, data.in_shape),
         data,
-        settings["train"],
-        star,
-        settings["align"],
-        seed=star["seed"],
+        recipe=job.recipe,
+        star=star,
+        align=job.align,
         label=label,
         progress=progress,
         resume=resume,

@@ -1,0 +1,157 @@
+"""What each kind of job depends on, as one frozen object: the job's rerun triggers, its provenance
+and its model-store key all come from `params()` of these objects.
+
+    RegularJob  a regular model: experiment, seed, data, model, recipe
+    StarJob     a star model: experiment, name, data, model, recipe, star, align (Starlight's)
+    CurveJob    one pair's alignment and curve: data, model, evaluation, align (None: naive pair)
+    EnsembleJob the ensemble / BMA comparison: experiment, data, model, evaluation, align, ensemble
+
+The workflow builds them from the validated config (`of`, in workflow/rules/common.smk) and puts
+`params()` into the rule's `params:`; the job's script rebuilds the same object with
+`from_params(params, experiment config)` and passes its sections by keyword to one stage function
+(stardomain.stages). The round trip is exact (tests/test_settings.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import ClassVar
+
+from stardomain import design
+from stardomain.settings import (
+    AlignSettings,
+    DataSettings,
+    EnsembleSettings,
+    EvalSettings,
+    ModelSettings,
+    Recipe,
+    Section,
+    StarSettings,
+    plain,
+)
+
+
+class Job:
+    """Base of the job objects: canonical params, and rebuilding from them."""
+
+    # field -> (its settings type, the experiment's config key it is built from)
+    sections: ClassVar[dict[str, tuple[type[Section], str]]] = {
+        "data": (DataSettings, "data"),
+        "model": (ModelSettings, "model"),
+        "recipe": (Recipe, "train"),
+        "star": (StarSettings, "stars"),
+        "align": (AlignSettings, "align"),
+        "evaluation": (EvalSettings, "eval"),
+        "ensemble": (EnsembleSettings, "ensemble"),
+    }
+
+    def params(self) -> dict:
+        """Every field, in canonical plain form (sorted keys): a rule's `params:` entry."""
+        return {f.name: plain(getattr(self, f.name)) for f in sorted(fields(self), key=_name)}
+
+    @classmethod
+    def from_params(cls, params: dict, experiment: dict):
+        """The job that `params` describe; the `where` fields (data.root, eval.batch_size, ...)
+        come from the experiment's config `experiment`."""
+        values = {}
+        for f in fields(cls):
+            value = params[f.name]
+            if f.name in cls.sections and value is not None:
+                section, key = cls.sections[f.name]
+                value = section.from_params(value, experiment.get(key))
+            values[f.name] = value
+        return cls(**values)
+
+
+def _name(f) -> str:
+    return f.name
+
+
+@dataclass(frozen=True)
+class RegularJob(Job):
+    """What a regular model's weights depend on."""
+
+    experiment: str
+    seed: int  # init and data order
+    data: DataSettings
+    model: ModelSettings
+    recipe: Recipe
+
+    @classmethod
+    def of(cls, experiment: str, exp: dict, seed: int) -> RegularJob:
+        """Regular model `seed` of the validated experiment config `exp` named `experiment`."""
+        return cls(
+            experiment=experiment,
+            seed=seed,
+            data=DataSettings.of(exp["data"]),
+            model=ModelSettings.of(exp["model"]),
+            recipe=Recipe.of(exp["train"]),
+        )
+
+
+@dataclass(frozen=True)
+class StarJob(Job):
+    """What a star model's weights depend on (besides its anchors' bytes)."""
+
+    experiment: str
+    name: str  # the key of `stars:`
+    data: DataSettings
+    model: ModelSettings
+    recipe: Recipe
+    star: StarSettings
+    align: AlignSettings  # Starlight's re-alignment (AlignSettings.for_starlight)
+
+    @classmethod
+    def of(cls, experiment: str, exp: dict, name: str) -> StarJob:
+        return cls(
+            experiment=experiment,
+            name=name,
+            data=DataSettings.of(exp["data"]),
+            model=ModelSettings.of(exp["model"]),
+            recipe=Recipe.of(exp["train"]),
+            star=design.star_settings(exp, name),
+            align=AlignSettings.of(exp["align"]).for_starlight(),
+        )
+
+
+@dataclass(frozen=True)
+class CurveJob(Job):
+    """What a pair's curve depends on (besides the two models' bytes): a permuted pair's
+    alignment too (`align`), a naive pair none (`align` None)."""
+
+    data: DataSettings
+    model: ModelSettings
+    evaluation: EvalSettings
+    align: AlignSettings | None
+
+    @classmethod
+    def of(cls, exp: dict, permuted: bool) -> CurveJob:
+        return cls(
+            data=DataSettings.of(exp["data"]),
+            model=ModelSettings.of(exp["model"]),
+            evaluation=EvalSettings.of(exp["eval"]),
+            align=AlignSettings.of(exp["align"]) if permuted else None,
+        )
+
+
+@dataclass(frozen=True)
+class EnsembleJob(Job):
+    """What the ensemble / BMA comparison of an experiment depends on (besides the models)."""
+
+    experiment: str
+    data: DataSettings
+    model: ModelSettings
+    evaluation: EvalSettings  # BN re-estimation of theta(t), as the curves
+    align: AlignSettings  # the matcher aligning each star's anchors to it
+    ensemble: EnsembleSettings
+
+    @classmethod
+    def of(cls, experiment: str, exp: dict) -> EnsembleJob:
+        return cls(
+            experiment=experiment,
+            data=DataSettings.of(exp["data"]),
+            model=ModelSettings.of(exp["model"]),
+            evaluation=EvalSettings.of(exp["eval"]),
+            align=AlignSettings.of(exp["align"]),
+            ensemble=EnsembleSettings.of(exp["ensemble"]),
+        )
