@@ -163,7 +163,9 @@ def ensemble_ids(exp):
     e = EXPERIMENTS[exp]
     stars = design.ensemble_stars(e)
     star_anchors = {
-        design.star_id(s): [design.regular_id(a) for a in design.star_settings(e, s).anchors]
+        design.star_id(s): [
+            design.regular_id(a) for a in design.star_settings(e, s).anchors
+        ]
         for s in stars
     }
     return dict(
