@@ -30,7 +30,7 @@ from stardomain.train import train_regular
 
 GRID = tuple(i / 10 for i in range(11))
 RECIPE = Recipe(epochs=30)
-GOAL = "<= 1.2"  # curve / floor of the CNN (README, Performance)
+GOAL = "<= 1.2"  # curve / floor of the CNN (docs/performance.md)
 
 
 @torch.no_grad()

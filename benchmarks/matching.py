@@ -67,7 +67,7 @@ MODELS = {
     "VGG-11 (CIFAR)": dict(name="vgg", depth=11, batchnorm=False, width=64),
 }
 MODEL_KEYS = {"resnet18": "ResNet-18 (CIFAR)", "vgg11": "VGG-11 (CIFAR)"}  # --models
-# README, Performance: speed-up = rebasin / ours (cold start); ours_s = our seconds
+# docs/performance.md: speed-up = rebasin / ours (cold start); ours_s = our seconds
 GOALS = {"resnet18": {"speedup": ">= 3"}, "vgg11": {"ours_s": "< 60"}}
 SMALL = {
     "ResNet-18 (CIFAR), width 16": dict(name="resnet18", width=16),

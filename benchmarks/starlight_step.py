@@ -37,7 +37,7 @@ from stardomain.precision import FULL, Precision
 from stardomain.settings import DataSettings, ModelSettings, Recipe
 from stardomain.starlight import interpolated_loss
 
-GOALS = {"resnet18": "<= 1.05"}  # Starlight step / plain step (README, Performance)
+GOALS = {"resnet18": "<= 1.05"}  # Starlight step / plain step (docs/performance.md)
 CASES = {  # name -> (model config, input shape, classes, batch size)
     "mlp": (dict(name="mlp", width=8, depth=2, batchnorm=False), (64,), 10, 32),
     "resnet18": (dict(name="resnet18"), (3, 32, 32), 10, 128),
