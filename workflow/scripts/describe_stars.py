@@ -10,4 +10,5 @@ with job(snakemake.log[0]):
         stars=snakemake.params.stars,
         model=snakemake.params.model,
         n_heldout=snakemake.params.n_heldout,
+        shortcuts=snakemake.params.shortcuts,
     )
