@@ -32,8 +32,8 @@ The test (`log_test`) asks whether the star-held-out barriers are lower than the
 ones on the log scale: the same crossed variance, computed on log barriers, for the difference of
 mean log barriers (the log ratio of geometric means), against Student t. On the raw scale a
 one-sided t-test of 3 to 5 right-skewed values rejects too often in the lower tail (a low mean
-comes with a low spread); on the log scale, with log-normal model effects, it is exact for pair
-noise. Coverage and false-positive rates for every shipped design: benchmarks/coverage.py
+comes with a low spread); on the log scale, with one star seed and one anchor, it is the paired
+t-test of the J per-held-out log ratios, exact for log-normal pair noise. Coverage and false-positive rates for every shipped design: benchmarks/coverage.py
 (docs/method.md, section 4), which also shows why a multi-way bootstrap (resampling rows and
 columns, Owen 2007, "The pigeonhole bootstrap") was not used: it under-covers with 3 to 5 levels.
 """
@@ -121,9 +121,10 @@ def log_test(star: np.ndarray, regular: np.ndarray) -> dict:
     star: (..., R, J), regular: (..., K, J) barriers (nats). The same crossed variance as
     `contrast_variance`, on log barriers with ratio 1: D_j = mean_r log star[r, j] - mean_i log
     regular[i, j]. Statistic T = (mean log star - mean log regular) / sqrt(V); p = F_t(T) at
-    Satterthwaite's df (small p: the star's barriers are lower). With pair noise alone and one star,
-    T is exactly Student t with J - 1 df when log barriers are normal. Returns arrays: p_value,
-    statistic, df, log_ratio (of geometric means). NaN where a barrier is 0 (no logarithm) or J < 2.
+    Satterthwaite's df (small p: the star's barriers are lower). With one star seed and one anchor
+    it is the paired t-test of the J log ratios (J - 1 df), exact for log-normal pair noise.
+    Returns arrays: p_value, statistic, df, log_ratio (of geometric means); NaN where a barrier is 0
+    (no logarithm) or J < 2.
     """
     star, regular = np.asarray(star, float), np.asarray(regular, float)
     positive = (star > 0).all((-2, -1)) & (regular > 0).all((-2, -1))
