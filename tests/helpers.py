@@ -15,7 +15,14 @@ from stardomain.perm import (
     spec_from_trace,
     weight_matching,
 )
-from stardomain.settings import AlignSettings, DataSettings, ModelSettings, Recipe, StarSettings
+from stardomain.settings import (
+    AlignSettings,
+    DataSettings,
+    EvalSettings,
+    ModelSettings,
+    Recipe,
+    StarSettings,
+)
 
 from conftest import REPO, tiny_config
 
@@ -119,3 +126,14 @@ def unit_star(anchors: tuple[int, ...] = (0, 1), seed: int = 0) -> StarJob:
         star=StarSettings(anchors=anchors, epochs=2, seed=seed),
         align=AlignSettings().for_starlight(),
     )
+
+
+def design_of(name: str, exp: dict):
+    """`summary.design_table` of a validated experiment config, as rule describe_stars makes it."""
+    from stardomain import design, summary
+
+    stars = {s: design.star_settings(exp, s) for s in exp["stars"]}
+    replicates = {s: design.replicate_of(exp, s) for s in exp["stars"]}
+    model = ModelSettings.of(exp["model"])
+    shortcuts = summary.eval_shortcuts(EvalSettings.of(exp["eval"]))
+    return summary.design_table(name, stars, replicates, model, exp["n_heldout"], shortcuts)

@@ -127,6 +127,12 @@ def test_scaled_down_real_image_experiment_runs_every_stage(tmp_path, run_snakem
     assert main["ratio_barrier_loss_train_ci_low"] <= main["ratio_barrier_loss_train"]
     assert main["ratio_barrier_loss_train"] <= main["ratio_barrier_loss_train_ci_high"]
     assert "star-main_r2" not in table.index  # pooled into star-main's row
+    # the curves used evaluation shortcuts, and the row rests on few models: both are said
+    assert main["eval_shortcuts"] == "train_subset=500, test_subset=400, bn_batches=3"
+    assert main["interval_note"] == (
+        "too few models: 2 held-out models, 2 star seeds; one anchor: conditional on it"
+    )
+    assert "| fmnist ˢ | star-main |" in (work / "figures/table1.md").read_text()
     design = pd.read_csv(work / "results/fmnist/design.csv").set_index("star")
     assert design.loc["star-main_r2", "replicate_of"] == "main"
     assert design.loc["star-main_r2", "star_seed"] == design.loc["star-main", "star_seed"] + 1

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from stardomain import checks, design, ensemble, plots, summary
+from stardomain import checks, design, ensemble, plots, summary, table1
 from stardomain.data import Batches, Data, Split
 from stardomain.models import build_model, model_spec
 from stardomain.settings import (
@@ -23,6 +23,7 @@ from stardomain.settings import (
 )
 
 from conftest import REPO
+from helpers import design_of
 
 STYLE = PlotStyle(dpi=60, font_size=8)
 
@@ -135,14 +136,6 @@ def _barrier_rows() -> pd.DataFrame:
     for col in ("loss_train_a", "loss_test_a", "accuracy_test_a"):
         table[col] = 0.5
     return table
-
-
-def design_of(name: str, exp: dict) -> pd.DataFrame:
-    """`summary.design_table` of a validated experiment config, as rule describe_stars makes it."""
-    stars = {s: design.star_settings(exp, s) for s in exp["stars"]}
-    replicates = {s: design.replicate_of(exp, s) for s in exp["stars"]}
-    model = ModelSettings.of(exp["model"])
-    return summary.design_table(name, stars, replicates, model, exp["n_heldout"])
 
 
 def _designs() -> pd.DataFrame:
@@ -429,20 +422,6 @@ def test_bma_samples_rerun_the_ensemble_job_only(figures_done, run_snakemake):
     assert set(counts) - {"all"} == {"ensemble", "fig_ensemble"}
 
 
-def test_bootstrap_interval_of_the_ratio():
-    star, regular = np.array([0.2, 0.3, 0.25, 0.35]), np.array([0.6, 0.5, 0.7, 0.65, 0.55, 0.6])
-    low, high = summary.bootstrap_ratio(star, regular)
-    ratio = star.mean() / regular.mean()
-    assert low < ratio < high < 1
-    assert (low, high) == summary.bootstrap_ratio(star, regular)  # fixed seed: same interval
-    # identical values: nothing to resample, the interval is the ratio itself
-    assert summary.bootstrap_ratio(np.full(3, 0.2), np.full(5, 0.4)) == pytest.approx((0.5, 0.5))
-    # more pairs of the same spread: a narrower interval
-    wide = np.subtract(*summary.bootstrap_ratio(star, regular)[::-1])
-    narrow = np.subtract(*summary.bootstrap_ratio(np.tile(star, 8), np.tile(regular, 8))[::-1])
-    assert narrow < wide / 2
-
-
 def test_table1_pools_star_replicates_and_reports_their_ratio_range():
     rows = []
     for h, value in enumerate((0.4, 0.6)):
@@ -457,7 +436,7 @@ def test_table1_pools_star_replicates_and_reports_their_ratio_range():
         dict(experiment="a", star=["star-main", "star-main_r2", "star-n1"],
              replicate_of=["main", "main", "n1"])
     )  # fmt: skip
-    table = summary.table1(pd.DataFrame(rows), designs).set_index("star")
+    table = table1.table1(pd.DataFrame(rows), designs).set_index("star")
     assert list(table.index) == ["star-main", "star-n1"]
     main = table.loc["star-main"]
     assert main["n_star_replicates"] == 2 and main["n_star_heldout_pairs"] == 4
@@ -468,7 +447,7 @@ def test_table1_pools_star_replicates_and_reports_their_ratio_range():
         main["ratio_barrier_loss_train_ci_low"] <= 0.4 <= main["ratio_barrier_loss_train_ci_high"]
     )
     assert table.loc["star-n1", "n_star_replicates"] == 1
-    text = summary.table1_markdown(table.reset_index())
+    text = table1.table1_markdown(table.reset_index())
     assert "0.40 [" in text and "(replicates 0.30–0.50)" in text
     # without designs every star is its own row, as before replicates existed
-    assert len(summary.table1(pd.DataFrame(rows))) == 3
+    assert len(table1.table1(pd.DataFrame(rows))) == 3

@@ -114,7 +114,9 @@ def test_changing_a_barrier_key_reruns_only_curves_and_downstream(tmp_path: Path
         counts = job_counts(run_snakemake(tmp_path, config, "-n").stdout)
         assert counts.pop("interpolate") == 4, key  # naive curves
         assert counts.pop("align_interpolate") == 5, key  # permuted pairs: matching is redone too
-        assert set(counts) == {"barriers", "curves", "table1", "fig2", "all"}, (key, counts)
+        # an evaluation shortcut is also written into the design CSV that tables and figures read
+        described = {"describe_stars"} if key == "bn_batches" else set()
+        assert set(counts) == {"barriers", "curves", "table1", "fig2", "all"} | described, key
     assert job_counts(run_snakemake(tmp_path, tiny_config(), "-n").stdout) == {}
 
 

@@ -54,7 +54,7 @@ def expand_replicates(config: dict) -> None:
     """Add the replicates of every star with `replicates: k` > 1 to its experiment's stars.
 
     Replicate k is star `<name>_r<k>`: the same settings with seed `seed + k - 1` and
-    `replicate_of: <name>`; tables pool a star's replicates (summary.table1). The first replicate is
+    `replicate_of: <name>`; tables pool a star's replicates (table1.table1). The first replicate is
     the star itself, so adding `replicates` to a trained star reruns nothing of it. Call after the
     schema filled the defaults, before `check_config` (which then checks the replicates' seeds).
     """

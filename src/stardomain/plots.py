@@ -10,12 +10,14 @@
 Drawn with seaborn (its `whitegrid` style; curves with `sns.lineplot`, mean and ±1 std band over
 pairs). Every pair kind has one colour of seaborn's colour-blind palette (`PALETTE`) in every figure;
 lines also differ in dash and marker, so every figure survives greyscale. `style` is the config's
-`figures.style` (stardomain.settings.PlotStyle: dpi, font size).
+`figures.style` (stardomain.settings.PlotStyle: dpi, font size). A figure with an experiment evaluated with shortcuts
+(`summary.eval_shortcuts`) says so in a note above it (`shortcut_note`), and fig2 marks its panels.
 """
 
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,9 +45,27 @@ REGULAR = dict(color=PALETTE["regular-regular", "permuted"], linestyle="--", mar
 BARRIER = {"train": "train-loss barrier (nats)", "test": "test-loss barrier (nats)"}
 
 
+SHORTCUT_MARK = "ˢ"
+
+
+def shortcut_note(shortcuts: dict[str, str]) -> str:
+    """Note naming the experiments evaluated with shortcuts (experiment -> `summary.shortcut_label`,
+    'none' for the full protocol); '' when every experiment used the paper's full protocol."""
+    used = [f"{e}: {label}" for e, label in shortcuts.items() if label != "none"]
+    if not used:
+        return ""
+    return (
+        f"{SHORTCUT_MARK} evaluated with shortcuts, not the paper's full protocol — "
+        + "; ".join(used)
+    )
+
+
 @contextlib.contextmanager
-def figure(out_paths: list[str], style: PlotStyle, *args, **kwargs) -> Iterator[tuple]:
-    """`plt.subplots(*args, **kwargs)` in the configured style; saves to every path on exit."""
+def figure(
+    out_paths: list[str], style: PlotStyle, *args, note: str = "", **kwargs
+) -> Iterator[tuple]:
+    """`plt.subplots(*args, **kwargs)` in the configured style; saves to every path on exit, with
+    `note` (if any) printed above the axes (the saved figure grows to hold it)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,22 +76,43 @@ def figure(out_paths: list[str], style: PlotStyle, *args, **kwargs) -> Iterator[
         fig, axes = plt.subplots(*args, squeeze=False, **kwargs)
         try:
             yield fig, axes
+            if note:
+                # above the titles: the legends of fig2 and fig_ensemble sit under the axes
+                text = textwrap.fill(note, int(12 * fig.get_figwidth()))  # ~12 characters per inch
+                fig.text(0.5, 1.01, text, ha="center", va="bottom", fontsize="small")
             for path in out_paths:
                 with atomic_path(path) as tmp:
-                    fig.savefig(tmp, dpi=style.dpi, format=Path(path).suffix.lstrip("."))
+                    fig.savefig(tmp, dpi=style.dpi, format=Path(path).suffix.lstrip("."),
+                                bbox_inches="tight" if note else None)  # fmt: skip
         finally:
             plt.close(fig)
 
 
-def fig2(curves: pd.DataFrame, out_paths: list[str], style: PlotStyle, stars=None) -> None:
-    """Figure 2 for every experiment in `curves`; `stars` (names) limits the star lines drawn."""
+def table_note(table: pd.DataFrame) -> str:
+    """`shortcut_note` of a table with columns experiment and eval_shortcuts (design CSV columns)."""
+    if "eval_shortcuts" not in table:
+        return ""
+    labels = table["eval_shortcuts"].fillna("none")
+    return shortcut_note(dict(zip(table["experiment"], labels, strict=True)))
+
+
+def fig2(
+    curves: pd.DataFrame, out_paths: list[str], style: PlotStyle, stars=None, shortcuts=None
+) -> None:
+    """Figure 2 for every experiment in `curves`; `stars` (names) limits the star lines drawn;
+    `shortcuts` (experiment -> label) marks the panels of experiments evaluated with shortcuts."""
+    shortcuts = shortcuts or {}
     curves = curves.assign(accuracy=100 * curves["accuracy"])
     if stars is not None:
         keep = {f"star-{s}" for s in stars}
         curves = curves[(curves["kind"] == "regular-regular") | curves["a"].isin(keep)]
     panels = [(e, s) for e in sorted(curves["experiment"].unique()) for s in ("train", "test")]
     size = (3.2 * len(panels), 5.2)
-    with figure(out_paths, style, len(METRICS), len(panels), figsize=size) as (fig, axes):
+    note = shortcut_note(shortcuts)
+    with figure(out_paths, style, len(METRICS), len(panels), figsize=size, note=note) as (
+        fig,
+        axes,
+    ):
         for col, (exp, split) in enumerate(panels):
             part = curves[(curves["experiment"] == exp) & (curves["split"] == split)]
             names = sorted(part.loc[part["kind"] != "regular-regular", "a"].unique())
@@ -92,7 +133,8 @@ def fig2(curves: pd.DataFrame, out_paths: list[str], style: PlotStyle, stars=Non
                 ax.set_xlabel("interpolation coefficient t")
                 ax.set_ylabel(ylabel)
                 if row == 0:
-                    ax.set_title(f"{exp} — {split} split")
+                    mark = f" {SHORTCUT_MARK}" if shortcuts.get(exp, "none") != "none" else ""
+                    ax.set_title(f"{exp}{mark} — {split} split")
         handles, labels = axes[0][0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False)
         fig.tight_layout(rect=(0, 0.1, 1, 1))
@@ -110,7 +152,7 @@ def fig_n_anchors(table: pd.DataFrame, out_paths: list[str], style: PlotStyle) -
     """
     table = table.sort_values("n_anchors")
     n = table["n_anchors"].to_numpy()
-    with figure(out_paths, style, 1, 2, figsize=(7.0, 3.2)) as (fig, axes):
+    with figure(out_paths, style, 1, 2, figsize=(7.0, 3.2), note=table_note(table)) as (fig, axes):
         for ax, split in zip(axes[0], ("train", "test"), strict=True):
             _errorbar(ax, n, table, "star", split, STAR)
             col = f"regular_barrier_loss_{split}"
@@ -126,7 +168,8 @@ def fig_n_anchors(table: pd.DataFrame, out_paths: list[str], style: PlotStyle) -
             ax.set_ylim(0, 1.1 * max(mean + std, star.max()))
             ax.set_xlabel("number of anchors N (models)")
             ax.set_ylabel(BARRIER[split])
-            ax.set_title(f"{table['experiment'].iloc[0]} — {split} split")
+            mark = f" {SHORTCUT_MARK}" if table_note(table) else ""
+            ax.set_title(f"{table['experiment'].iloc[0]}{mark} — {split} split")
         axes[0][0].legend(frameon=False)
         fig.tight_layout()
 
@@ -143,7 +186,8 @@ def fig_width_depth(sweep: pd.DataFrame, out_paths: list[str], style: PlotStyle)
     """
     parts = [(s, sweep[sweep["sweep"] == s]) for s in ("width", "depth")]
     parts = [(s, p.sort_values(s)) for s, p in parts if not p.empty]
-    with figure(out_paths, style, 1, len(parts) + 1, figsize=(3.4 * (len(parts) + 1), 3.3)) as (
+    size = (3.4 * (len(parts) + 1), 3.3)
+    with figure(out_paths, style, 1, len(parts) + 1, figsize=size, note=table_note(sweep)) as (
         fig,
         axes,
     ):
@@ -212,14 +256,17 @@ SCORES = {
 }
 
 
-def fig_ensemble(summary: pd.DataFrame, out_paths: list[str], style: PlotStyle) -> None:
+def fig_ensemble(
+    summary: pd.DataFrame, out_paths: list[str], style: PlotStyle, shortcuts=None
+) -> None:
     """One marker per method (std bar over held-out models for `single`), one group per
     (experiment, star); summary: `summary.ensemble_summary` rows. Markers, not bars: the axes are
-    zoomed in on small differences."""
+    zoomed in on small differences. `shortcuts`: experiment -> label, noted above the figure."""
     stars = summary[summary["method"] != "single"][["experiment", "star"]].drop_duplicates()
     groups = list(stars.itertuples(index=False))
     step = 0.6 / (len(ENSEMBLE) - 1)
-    with figure(out_paths, style, 1, len(SCORES), figsize=(3.2 * len(SCORES), 3.4)) as (fig, axes):
+    size, note = (3.2 * len(SCORES), 3.4), shortcut_note(shortcuts or {})
+    with figure(out_paths, style, 1, len(SCORES), figsize=size, note=note) as (fig, axes):
         for ax, (score, (label, scale)) in zip(axes[0], SCORES.items(), strict=True):
             for j, (method, (name, marker, fill)) in enumerate(ENSEMBLE.items()):
                 for i, g in enumerate(groups):

@@ -1,156 +1,36 @@
-"""Tables from CSV files: the paper's Table 1 (train-loss barriers), Table 3 (test loss), and the
-tables behind the ablation figures (barrier vs N, vs width and depth, t sampling, ensembles).
+"""Tables from CSV files behind the ablation figures (barrier vs N, vs width and depth, t sampling,
+ensembles); the paper's Table 1 and Table 3 are `stardomain.table1`.
 
-Table 1: one row per (experiment, star): star-held-out vs regular-regular barriers after
-permutation, as mean, std and number of pairs, their ratio with a bootstrap interval (replicates of a
-star pooled, with the range of their ratios), and the endpoint models' train loss and test accuracy. The ablation tables join those barriers with `design`, a table of what each star and
-experiment is (number of anchors, t sampling, width, depth) written from the config.
+The ablation tables join the barriers with `design`, a table of what each star and experiment is
+(number of anchors, t sampling, width, depth, the evaluation shortcuts of its curves) written from
+the config.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from stardomain import design
-from stardomain.settings import ModelSettings, StarSettings
+from stardomain.settings import EvalSettings, ModelSettings, StarSettings
 
 KINDS = ("regular-regular", "star-heldout", "star-anchor")
+# `eval:` keys that shortcut the paper's evaluation protocol when set (null: the full protocol)
+EVAL_SHORTCUTS = ("train_subset", "test_subset", "bn_batches")
+
+
+def eval_shortcuts(evaluation: EvalSettings) -> dict[str, int]:
+    """The evaluation shortcuts an experiment's `eval:` sets: {key: value} of EVAL_SHORTCUTS."""
+    values = {k: getattr(evaluation, k) for k in EVAL_SHORTCUTS}
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def shortcut_label(shortcuts: dict[str, int]) -> str:
+    """'train_subset=5000, bn_batches=20', or 'none' for the paper's full protocol."""
+    return ", ".join(f"{k}={v}" for k, v in shortcuts.items()) or "none"
 
 
 def _stats(values: pd.Series) -> tuple[float, float, int]:
     return float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0, len(values)
-
-
-BOOTSTRAP_RESAMPLES = 10_000
-BOOTSTRAP_LEVEL = 0.95
-
-
-def bootstrap_ratio(
-    star: np.ndarray, regular: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile interval (BOOTSTRAP_LEVEL) of mean(star) / mean(regular) under resampling.
-
-    The star-held-out pairs and the regular-regular pairs are resampled independently, each with
-    replacement at its own size, `resamples` times from a fixed `seed` (so the interval is the same
-    on every run of the same barriers). Pairs that share a model are treated as independent, which
-    makes the interval somewhat narrower than one that resamples models.
-    """
-    rng = np.random.default_rng(seed)
-    star, regular = np.asarray(star, float), np.asarray(regular, float)
-    s = star[rng.integers(0, len(star), (resamples, len(star)))].mean(1)
-    r = regular[rng.integers(0, len(regular), (resamples, len(regular)))].mean(1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratios = s / r
-    tail = (1 - BOOTSTRAP_LEVEL) / 2
-    low, high = np.nanquantile(ratios, [tail, 1 - tail])
-    return float(low), float(high)
-
-
-def replicate_groups(designs: pd.DataFrame | None) -> dict[tuple[str, str], str]:
-    """(experiment, star id) -> the star id it is a replicate of (itself for a first replicate)."""
-    if designs is None or "replicate_of" not in designs:
-        return {}
-    return {
-        (e, s): design.star_id(base)
-        for e, s, base in zip(
-            designs["experiment"], designs["star"], designs["replicate_of"], strict=True
-        )
-    }
-
-
-def table1(barriers: pd.DataFrame, designs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Summarise a barriers table (rows as written by the curve jobs) per experiment and star.
-
-    Replicates of a star (`designs`' replicate_of, `stars.<name>.replicates`) are pooled into one
-    row: their star-held-out pairs together, with the range of the per-replicate ratios. Every
-    ratio comes with a bootstrap interval (`bootstrap_ratio`).
-    """
-    rows = []
-    groups = replicate_groups(designs)
-    permuted = barriers[barriers["alignment"] == "permuted"]
-    for exp, part in permuted.groupby("experiment", sort=True):
-        regular = part[part["kind"] == "regular-regular"]
-        stars = part[part["kind"] == "star-heldout"]
-        base = stars["a"].map(lambda s, exp=exp: groups.get((exp, s), s))
-        for star, star_part in stars.groupby(base, sort=True):
-            row = dict(experiment=exp, star=star)
-            replicates = star_part.groupby("a", sort=True)
-            for split in ("train", "test"):
-                col = f"barrier_loss_{split}"
-                s_mean, s_std, s_n = _stats(star_part[col])
-                r_mean, r_std, r_n = _stats(regular[col])
-                low, high = bootstrap_ratio(star_part[col], regular[col])
-                per_replicate = replicates[col].mean() / r_mean if r_mean > 0 else float("nan")
-                row |= {
-                    f"star_heldout_{col}_mean": s_mean,
-                    f"star_heldout_{col}_std": s_std,
-                    f"regular_regular_{col}_mean": r_mean,
-                    f"regular_regular_{col}_std": r_std,
-                    f"ratio_{col}": s_mean / r_mean if r_mean > 0 else float("nan"),
-                    f"ratio_{col}_ci_low": low,
-                    f"ratio_{col}_ci_high": high,
-                    f"ratio_{col}_replicate_min": float(np.min(per_replicate)),
-                    f"ratio_{col}_replicate_max": float(np.max(per_replicate)),
-                }
-            row |= dict(
-                n_star_heldout_pairs=s_n,
-                n_regular_regular_pairs=r_n,
-                n_star_replicates=len(replicates),
-            )
-            # endpoint metrics: the star is model a; regular models are the held-out b's
-            row["star_train_loss"] = float(star_part["loss_train_a"].mean())
-            row["star_test_accuracy"] = float(star_part["accuracy_test_a"].mean())
-            row["regular_train_loss_mean"] = float(star_part["loss_train_b"].mean())
-            row["regular_test_accuracy_mean"] = float(star_part["accuracy_test_b"].mean())
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _ratio_cell(r: dict, col: str) -> str:
-    """'0.48 [0.31, 0.70]', plus the per-replicate range of a star with replicates."""
-    text = (
-        f"{r[f'ratio_{col}']:.2f} [{r[f'ratio_{col}_ci_low']:.2f}, {r[f'ratio_{col}_ci_high']:.2f}]"
-    )
-    if r["n_star_replicates"] > 1:
-        low, high = r[f"ratio_{col}_replicate_min"], r[f"ratio_{col}_replicate_max"]
-        text += f" (replicates {low:.2f}–{high:.2f})"
-    return text
-
-
-def _pm(mean: float, std: float) -> str:
-    return f"{mean:.3f} ± {std:.3f}"
-
-
-def table1_markdown(table: pd.DataFrame) -> str:
-    """The paper-style rendering: barriers as mean ± std, ratio, endpoint metrics."""
-    head = (
-        "| experiment | star | train-loss barrier star–held-out | regular–regular "
-        "| ratio [95 % bootstrap] | test-loss barrier star–held-out | regular–regular "
-        "| ratio [95 % bootstrap] | pairs (star / regular) | star replicates "
-        "| star train loss | star test acc. (%) | regular test acc. (%) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
-    )
-    lines = []
-    for r in table.itertuples(index=False):
-        r = r._asdict()
-        cells = [r["experiment"], r["star"]]
-        for split in ("train", "test"):
-            col = f"barrier_loss_{split}"
-            cells += [
-                _pm(r[f"star_heldout_{col}_mean"], r[f"star_heldout_{col}_std"]),
-                _pm(r[f"regular_regular_{col}_mean"], r[f"regular_regular_{col}_std"]),
-                _ratio_cell(r, col),
-            ]
-        cells += [
-            f"{r['n_star_heldout_pairs']} / {r['n_regular_regular_pairs']}",
-            r["n_star_replicates"],
-            f"{r['star_train_loss']:.3f}",
-            f"{100 * r['star_test_accuracy']:.1f}",
-            f"{100 * r['regular_test_accuracy_mean']:.1f}",
-        ]
-        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
-    return head + "\n".join(lines) + "\n"
 
 
 def design_table(
@@ -159,9 +39,11 @@ def design_table(
     replicate_of: dict[str, str],
     model: ModelSettings,
     n_heldout: int,
+    shortcuts: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """One row per star (name -> its settings, `design.star_settings`): what it is, which star it
-    is a replicate of (`replicate_of`, itself where absent) and the model it shares."""
+    is a replicate of (`replicate_of`, itself where absent), the model it shares and the
+    evaluation shortcuts (`eval_shortcuts`) of the experiment's curves, as `shortcut_label`."""
     rows = []
     for star, settings in stars.items():
         rows.append(
@@ -180,6 +62,8 @@ def design_table(
                 width=model.width,
                 depth=model.depth,
                 n_heldout=n_heldout,
+                **{f"eval_{k}": (shortcuts or {}).get(k) for k in EVAL_SHORTCUTS},
+                eval_shortcuts=shortcut_label(shortcuts or {}),
             )
         )
     return pd.DataFrame(rows)

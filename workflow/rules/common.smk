@@ -11,7 +11,7 @@ from stardomain.data import host_threads as data_threads
 from stardomain.data import ffcv_data
 from stardomain.jobs import CurveJob, EnsembleJob, RegularJob, StarJob
 from stardomain.provenance import NUMERICS_VERSION, code_digests
-from stardomain.settings import DataSettings, ModelSettings, PlotStyle
+from stardomain.settings import DataSettings, EvalSettings, ModelSettings, PlotStyle
 
 EXPERIMENTS = config["experiments"]
 FIGURES = config["figures"]

@@ -1,6 +1,8 @@
 # Tables and figures (stardomain.stages.figures): what each star is (design.csv), Table 1 and
 # Figure 2 over config["all"], and the ablations chosen in config["figures"]. Every figure is drawn
-# from CSV files only.
+# from CSV files only; the design CSVs also carry each experiment's evaluation shortcuts, which
+# every table and figure reports.
+from stardomain.summary import eval_shortcuts
 
 
 rule describe_stars:
@@ -22,6 +24,7 @@ rule describe_stars:
         },
         model=lambda wc: ModelSettings.of(EXPERIMENTS[wc.exp]["model"]).params(),
         n_heldout=lambda wc: EXPERIMENTS[wc.exp]["n_heldout"],
+        shortcuts=lambda wc: eval_shortcuts(EvalSettings.of(EXPERIMENTS[wc.exp]["eval"])),
     script:
         "../scripts/describe_stars.py"
 
@@ -50,6 +53,7 @@ rule table1:
 rule fig2:
     input:
         curves=expand(rules.curves.output.csv, exp=config["all"]),
+        designs=expand(rules.describe_stars.output.csv, exp=config["all"]),
     output:
         pdf="figures/fig2.pdf",
         png=report(
@@ -159,6 +163,9 @@ rule fig_width_depth:
 rule fig_ensemble:
     input:
         metrics=expand(rules.ensemble.output.csv, exp=ablation_experiments("ensemble")),
+        designs=expand(
+            rules.describe_stars.output.csv, exp=ablation_experiments("ensemble")
+        ),
     output:
         csv=report(
             "figures/table_ensemble.csv",

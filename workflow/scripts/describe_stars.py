@@ -12,4 +12,5 @@ with job(snakemake.log[0]):
         replicate_of=snakemake.params.replicate_of,
         model=ModelSettings.of(snakemake.params.model),
         n_heldout=snakemake.params.n_heldout,
+        shortcuts=snakemake.params.shortcuts,
     )

@@ -7,6 +7,7 @@ from stardomain.stages.figures import write_ensemble
 with job(snakemake.log[0]):
     write_ensemble(
         metric_paths=list(snakemake.input.metrics),
+        design_paths=list(snakemake.input.designs),
         out_csv=snakemake.output.csv,
         out_md=snakemake.output.md,
         out_paths=[snakemake.output.pdf, snakemake.output.png],

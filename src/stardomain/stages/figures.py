@@ -1,14 +1,16 @@
 """Stages of workflow/rules/figures.smk: CSV files in, CSV / Markdown / PDF / PNG files out.
 
 Every figure is drawn from CSV files only, and every figure writes the numbers it draws as a CSV
-beside it. `style` is the config's `figures.style`; it reaches only the drawing functions.
+beside it. `style` is the config's `figures.style`; it reaches only the drawing functions. Every
+table and figure says which experiments were evaluated with shortcuts (`summary.eval_shortcuts`,
+read from the design CSVs): a column, a mark in Markdown, a note above the figure.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from stardomain import plots, summary
+from stardomain import plots, summary, table1
 from stardomain.io import atomic_path
 from stardomain.settings import ModelSettings, PlotStyle, StarSettings
 
@@ -42,6 +44,23 @@ def _pm(
     )
 
 
+def _shortcuts(designs: pd.DataFrame, keys=summary.EVAL_SHORTCUTS) -> dict[str, str]:
+    """experiment -> `summary.shortcut_label` of the shortcuts among `keys` it was evaluated with."""
+    first = designs.drop_duplicates("experiment")
+    return {
+        row["experiment"]: summary.shortcut_label(
+            {k: int(row[f"eval_{k}"]) for k in keys if pd.notna(row.get(f"eval_{k}"))}
+        )
+        for _, row in first.iterrows()
+    }
+
+
+def _marks(table: pd.DataFrame) -> pd.Series:
+    """' ˢ' for the rows of `table` whose `eval_shortcuts` names shortcuts, else ''."""
+    used = table["eval_shortcuts"].fillna("none") != "none"
+    return used.map({True: f" {plots.SHORTCUT_MARK}", False: ""})
+
+
 def write_design(
     out_csv: str,
     name: str,
@@ -49,24 +68,34 @@ def write_design(
     replicate_of: dict[str, str],
     model: ModelSettings,
     n_heldout: int,
+    shortcuts: dict[str, int],
 ) -> None:
-    """results/<exp>/design.csv: what each star of the experiment is (see `summary.design_table`)."""
-    _write_csv(summary.design_table(name, stars, replicate_of, model, n_heldout), out_csv)
+    """results/<exp>/design.csv: what each star of the experiment is and the experiment's
+    evaluation shortcuts (see `summary.design_table`)."""
+    table = summary.design_table(name, stars, replicate_of, model, n_heldout, shortcuts)
+    _write_csv(table, out_csv)
 
 
 def write_table1(
     barrier_paths: list[str], design_paths: list[str], out_csv: str, out_md: str
 ) -> None:
     """Table 1 (train) and Table 3 (test loss) from experiment barrier CSVs (and design CSVs, which
-    say which stars are replicates of one another): CSV and Markdown."""
-    table = summary.table1(_read(barrier_paths), _read(design_paths))
+    say which stars are replicates of one another and which shortcuts the curves used)."""
+    table = table1.table1(_read(barrier_paths), _read(design_paths))
     _write_csv(table, out_csv)
-    _write_text(summary.table1_markdown(table), out_md)
+    _write_text(table1.table1_markdown(table), out_md)
 
 
-def write_fig2(curve_paths: list[str], out_paths: list[str], style: PlotStyle, stars=None) -> None:
-    """Figure 2 from experiment curve CSVs."""
-    plots.fig2(_read(curve_paths), out_paths, style, stars)
+def write_fig2(
+    curve_paths: list[str],
+    design_paths: list[str],
+    out_paths: list[str],
+    style: PlotStyle,
+    stars=None,
+) -> None:
+    """Figure 2 from experiment curve CSVs; the design CSVs say which used evaluation shortcuts."""
+    shortcuts = _shortcuts(_read(design_paths))
+    plots.fig2(_read(curve_paths), out_paths, style, stars, shortcuts=shortcuts)
 
 
 def _stars(barrier_paths: list[str], design_paths: list[str]) -> pd.DataFrame:
@@ -105,7 +134,7 @@ def write_t_sampling(
     _write_csv(table, out_csv)
     shown = pd.DataFrame(
         {
-            "star": table["star"],
+            "star": table["star"] + _marks(table),
             "t": table["t_label"],
             "N": table["n_anchors"],
             "train": _pm(table, "star_barrier_loss_train"),
@@ -127,6 +156,8 @@ def write_t_sampling(
     }
     reference = _pm(table.iloc[:1], "regular_barrier_loss_train").iloc[0]
     note = f"\nregular–regular train-loss barrier (permuted): {reference} nats\n"
+    shortcut = plots.table_note(table)
+    note += f"\n{shortcut}\n" if shortcut else ""
     _write_text(summary.markdown(shown, headers) + note, out_md)
 
 
@@ -147,14 +178,22 @@ def write_width_depth(
 
 
 def write_ensemble(
-    metric_paths: list[str], out_csv: str, out_md: str, out_paths: list[str], style: PlotStyle
+    metric_paths: list[str],
+    design_paths: list[str],
+    out_csv: str,
+    out_md: str,
+    out_paths: list[str],
+    style: PlotStyle,
 ) -> None:
-    """Ensemble / BMA comparison: summary table (CSV, Markdown) and the bar figure."""
+    """Ensemble / BMA comparison: summary table (CSV, Markdown) and the bar figure. Of the
+    evaluation shortcuts only `eval.bn_batches` reaches it (BMA's BN re-estimation)."""
     table = summary.ensemble_summary(_read(metric_paths))
+    shortcuts = _shortcuts(_read(design_paths), keys=("bn_batches",))
+    table["eval_shortcuts"] = table["experiment"].map(shortcuts).fillna("none")
     _write_csv(table, out_csv)
     shown = pd.DataFrame(
         {
-            "experiment": table["experiment"],
+            "experiment": table["experiment"] + _marks(table),
             "method": table["method"],
             "star": table["star"],
             "models": table["models"],
@@ -176,5 +215,6 @@ def write_ensemble(
         "ece": "ECE (%)",
         "auroc": "misclassification AUROC",
     }
-    _write_text(summary.markdown(shown, headers), out_md)
-    plots.fig_ensemble(table, out_paths, style)
+    note = plots.shortcut_note(shortcuts)
+    _write_text(summary.markdown(shown, headers) + (f"\n{note}\n" if note else ""), out_md)
+    plots.fig_ensemble(table, out_paths, style, shortcuts)
