@@ -39,7 +39,7 @@ def regular_settings(exp: dict) -> dict:
 # A script that trains as the workflow's adapter does (inside `job`, which turns SIGTERM into exit).
 TRAIN = """
 import json, sys
-from stardomain.stages.common import job
+from stardomain.joblog import job
 from stardomain.stages.train import run_train_regular
 out, log, settings = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with job(log, 1) as progress:

@@ -1,13 +1,15 @@
 """Adapter: align model b onto a, then its curve (stardomain.stages.pairs.run_align_interpolate)."""
 
-from stardomain.provenance import with_untracked
-from stardomain.stages.common import job
-from stardomain.stages.pairs import run_align_interpolate
+from stardomain.joblog import job
 
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
 with job(snakemake.log[0], snakemake.threads) as progress:
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.provenance import with_untracked
+    from stardomain.stages.pairs import run_align_interpolate
+
+    settings = with_untracked(
+        snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+    )
     run_align_interpolate(
         out_perm=snakemake.output.perm,
         out_curve=snakemake.output.curve,

@@ -1,15 +1,17 @@
 """Adapter: star vs single model vs deep ensemble vs BMA over the star domain
 (see stardomain.stages.ensemble.run_ensemble)."""
 
-from stardomain.provenance import with_untracked
-from stardomain.stages.common import job
-from stardomain.stages.ensemble import run_ensemble
+from stardomain.joblog import job
 
-ids = snakemake.params.ids
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
 with job(snakemake.log[0], snakemake.threads):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.provenance import with_untracked
+    from stardomain.stages.ensemble import run_ensemble
+
+    ids = snakemake.params.ids
+    settings = with_untracked(
+        snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+    )
     run_ensemble(
         out_csv=snakemake.output.csv,
         heldout=dict(zip(ids["heldout"], snakemake.input.heldout, strict=True)),

@@ -1,9 +1,11 @@
 """Adapter: the paper's Figure 2 from curve CSVs (see stardomain.stages.figures.write_fig2)."""
 
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_fig2
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.stages.figures import write_fig2
+
     write_fig2(
         curve_paths=list(snakemake.input.curves),
         out_paths=[snakemake.output.pdf, snakemake.output.png],

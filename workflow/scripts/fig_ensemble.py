@@ -1,9 +1,11 @@
 """Adapter: ensemble / BMA table and figure (see stardomain.stages.figures.write_ensemble)."""
 
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_ensemble
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.stages.figures import write_ensemble
+
     write_ensemble(
         metric_paths=list(snakemake.input.metrics),
         out_csv=snakemake.output.csv,

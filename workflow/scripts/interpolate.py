@@ -1,13 +1,15 @@
 """Adapter: naive interpolation curve and barrier row of one pair (stardomain.stages.pairs.run_curve)."""
 
-from stardomain.provenance import with_untracked
-from stardomain.stages.common import job
-from stardomain.stages.pairs import run_curve
+from stardomain.joblog import job
 
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
 with job(snakemake.log[0], snakemake.threads) as progress:
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.provenance import with_untracked
+    from stardomain.stages.pairs import run_curve
+
+    settings = with_untracked(
+        snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+    )
     run_curve(
         out_curve=snakemake.output.curve,
         out_barrier=snakemake.output.barrier,

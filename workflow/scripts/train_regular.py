@@ -1,14 +1,16 @@
 """Adapter: train one regular model (see stardomain.stages.train.run_train_regular)."""
 
-from stardomain.provenance import with_untracked
-from stardomain.stages.common import job
-from stardomain.stages.train import run_train_regular
-from stardomain.tracking import write_metrics_csv
+from stardomain.joblog import job
 
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
 with job(snakemake.log[0], snakemake.threads) as progress:
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.provenance import with_untracked
+    from stardomain.stages.train import run_train_regular
+    from stardomain.tracking import write_metrics_csv
+
+    settings = with_untracked(
+        snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+    )
     run_train_regular(
         out=snakemake.output.model,
         settings=settings,

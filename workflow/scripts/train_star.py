@@ -1,14 +1,16 @@
 """Adapter: train one star model with Starlight (see stardomain.stages.star.run_train_star)."""
 
-from stardomain.provenance import with_untracked
-from stardomain.stages.common import job
-from stardomain.stages.star import run_train_star
-from stardomain.tracking import write_metrics_csv
+from stardomain.joblog import job
 
-settings = with_untracked(
-    snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
-)
 with job(snakemake.log[0], snakemake.threads) as progress:
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.provenance import with_untracked
+    from stardomain.stages.star import run_train_star
+    from stardomain.tracking import write_metrics_csv
+
+    settings = with_untracked(
+        snakemake.params.settings, snakemake.config["experiments"][snakemake.wildcards.exp]
+    )
     run_train_star(
         out=snakemake.output.model,
         anchor_paths=list(snakemake.input.anchors),
