@@ -36,7 +36,8 @@ def write_models(tmp_path) -> list[str]:
         with torch.no_grad():
             model(data.train.x[:256])  # running statistics away from (0, 1)
         path = str(tmp_path / f"{seed}.pt")
-        io.save_model(path, model.state_dict(), arch_of(MODEL, data), {"seed": seed}, [])
+        provenance = {"settings": {"experiment": "t"}, "role": "regular", "seed": seed}
+        io.save_model(path, model.state_dict(), arch_of(MODEL, data), provenance, [])
         paths.append(path)
     return paths
 
@@ -67,8 +68,8 @@ def test_align_then_curve_records_matcher_and_sanity_figures(tmp_path, matcher):
         "experiment": "t",
         "kind": "regular-regular",
         "alignment": "permuted",
-        "a": "1",
-        "b": "2",
+        "a": "regular-1",
+        "b": "regular-2",
     }
     out = tmp_path / "curve.csv", tmp_path / "barrier.csv"
     settings = {"data": DATA, "model": MODEL, "eval": EVAL}

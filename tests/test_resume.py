@@ -205,7 +205,9 @@ def test_curve_job_stopped_mid_curve_resumes_at_next_t(tmp_path):
     for seed in (0, 1):
         run_train_regular(str(tmp_path / f"{seed}.pt"), regular_settings(exp), seed, "cpu")
     settings = dict(data=exp["data"], model=exp["model"], eval=exp["eval"])
-    pair = dict(experiment="tiny", kind="regular-regular", alignment="naive", a="r0", b="r1")
+    pair = dict(
+        experiment="tiny", kind="regular-regular", alignment="naive", a="regular-0", b="regular-1"
+    )
 
     def curve(name, progress=None):
         out = tmp_path / f"{name}.csv"

@@ -49,9 +49,10 @@ def new_model(model_cfg: dict, data: Data, seed: int, device) -> torch.nn.Module
     return build_model(model_cfg, data.in_shape, data.num_classes, seed).to(device)
 
 
-def load_state(path: str, arch: dict, device) -> dict[str, torch.Tensor]:
-    """The weights of a model file, checked against `arch` (`arch_of`), on `device`."""
-    return {k: v.to(device) for k, v in io.load_model(path, arch)["state"].items()}
+def load_state(path: str, arch: dict, device, model: str | None = None) -> dict[str, torch.Tensor]:
+    """The weights of a model file, checked against `arch` (`arch_of`) and, if given, against
+    `model` (`<experiment>/<model id>` the job reads it as: `io.load_model`), on `device`."""
+    return {k: v.to(device) for k, v in io.load_model(path, arch, model)["state"].items()}
 
 
 def reporter(label: str, settings: dict, role: str, epochs: int, tracker: dict | None):

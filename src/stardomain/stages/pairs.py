@@ -101,7 +101,9 @@ def run_curve(
     device = resolve_device(device)
     data = load_data(settings["data"], device) if data is None else data
     arch = arch_of(settings["model"], data)
-    state_a, state_b = load_state(a_path, arch, device), load_state(b_path, arch, device)
+    exp = pair["experiment"]  # each file must be the model the pair names (its provenance)
+    state_a = load_state(a_path, arch, device, f"{exp}/{pair['a']}")
+    state_b = load_state(b_path, arch, device, f"{exp}/{pair['b']}")
     row = dict(pair, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
     model = new_model(settings["model"], data, 0, device)  # evaluation loads every state into it
     if perm_path is not None:
@@ -151,6 +153,8 @@ def run_align_interpolate(
 
     settings = {data, model, align, eval}; pair as in `run_curve`. The data set is loaded once.
     """
+    for path, model in ((a_path, pair["a"]), (b_path, pair["b"])):  # before aligning them
+        io.load_model(path, model=f"{pair['experiment']}/{model}")
     device = resolve_device(device)
     data = load_data(settings["data"], device)
     run_align(out_perm, a_path, b_path, settings, device, data=data)

@@ -38,7 +38,10 @@ def run_train_star(
     device = resolve_device(device)
     data = load_data(settings["data"], device)
     arch = arch_of(settings["model"], data)
-    anchors = [load_state(p, arch, device) for p in anchor_paths]
+    anchors = [  # each file must be the anchor the star names (its provenance)
+        load_state(p, arch, device, f"{settings['experiment']}/regular-{seed}")
+        for p, seed in zip(anchor_paths, star["anchors"], strict=True)
+    ]
     model = new_model(settings["model"], data, star["seed"], device)
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
     print(f"{len(anchors)} anchors, re-aligned {max(1, min(workers, len(anchors)))} at a time")
