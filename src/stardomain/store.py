@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stardomain.io import atomic_path
+from stardomain.locks import hold
 
 STORE_FORMAT = "stardomain.store/1"
 
@@ -104,6 +105,8 @@ class ModelStore:
         meta_path = entry.with_suffix(".json")
         if not entry.exists() or not meta_path.exists():
             return False
+        # no lock needed to read (a store may be read-only to us): both files are replaced by
+        # rename, and a .pt read between a writer's two renames fails the check below
         expected = json.loads(meta_path.read_text())["sha256"]
         if file_digest(entry) != expected:
             print(f"{entry}: content changed since it was stored; ignored", file=sys.stderr)
@@ -115,7 +118,8 @@ class ModelStore:
     def keep(self, key: StoreKey, out: str | os.PathLike) -> None:
         """Store the finished model file `out` under `key`, with what the key digests."""
         entry = self.entry(key)
-        _copy(Path(out), entry, readonly=True)
-        meta = dict(key.what, key=key.digest, sha256=file_digest(entry), file=str(out))
-        with atomic_path(entry.with_suffix(".json"), readonly=True) as tmp:
-            tmp.write_text(json.dumps(meta, sort_keys=True, indent=1, default=str))
+        with hold(entry):  # one writer at a time: the .json always describes the .pt beside it
+            _copy(Path(out), entry, readonly=True)
+            meta = dict(key.what, key=key.digest, sha256=file_digest(entry), file=str(out))
+            with atomic_path(entry.with_suffix(".json"), readonly=True) as tmp:
+                tmp.write_text(json.dumps(meta, sort_keys=True, indent=1, default=str))

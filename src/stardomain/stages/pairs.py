@@ -11,6 +11,7 @@ import torch
 from stardomain import barrier, io
 from stardomain.data import Data, load_data
 from stardomain.evaluate import reestimate_bn
+from stardomain.locks import holding
 from stardomain.models import model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
@@ -80,6 +81,7 @@ def run_align(
     io.save_perm(out, {k: v.cpu() for k, v in perm.items()}, info, state)
 
 
+@holding("out_curve")  # one job at a time writes the curve and its side file
 def run_curve(
     out_curve: str,
     out_barrier: str,
@@ -137,6 +139,7 @@ def run_curve(
     resume.remove()
 
 
+@holding("out_curve")  # as run_curve, from before the alignment
 def run_align_interpolate(
     a_path: str,
     b_path: str,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stardomain import io
 from stardomain.data import load_data
+from stardomain.locks import holding
 from stardomain.models import model_spec
 from stardomain.perm import fraction_moved
 from stardomain.provenance import job_provenance
@@ -13,6 +14,7 @@ from stardomain.starlight import train_star
 from stardomain.store import ModelStore
 
 
+@holding("out")  # one job at a time writes the model and its side file (stardomain.locks)
 def run_train_star(
     out: str,
     anchor_paths: list[str],

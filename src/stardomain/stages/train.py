@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from stardomain import io
 from stardomain.data import load_data
+from stardomain.locks import holding
 from stardomain.provenance import job_provenance
 from stardomain.resume import ResumeFile
 from stardomain.stages.common import arch_of, new_model, reporter, resolve_device
@@ -11,6 +12,7 @@ from stardomain.store import ModelStore
 from stardomain.train import train_regular
 
 
+@holding("out")  # one job at a time writes the model and its side file (stardomain.locks)
 def run_train_regular(
     out: str,
     settings: dict,
