@@ -10,7 +10,7 @@ rule describe_stars:
         "logs/{exp}/design.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         stars=lambda wc: {
             s: tracked(dict(star=design.star_settings(EXPERIMENTS[wc.exp], s)))["star"]
@@ -38,7 +38,7 @@ rule table1:
         "logs/figures/table1.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     script:
         "../scripts/table1.py"
 
@@ -58,7 +58,7 @@ rule fig2:
         "logs/figures/fig2.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         style=FIGURES["style"],
         stars=FIGURES["fig2"]["stars"],
@@ -87,7 +87,7 @@ rule fig_n_anchors:
         "logs/figures/fig_n_anchors.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         selection=FIGURES["n_sweep"],
         style=FIGURES["style"],
@@ -115,7 +115,7 @@ rule table_t_sampling:
         "logs/figures/table_t_sampling.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         selection=FIGURES["t_sampling"],
     script:
@@ -143,7 +143,7 @@ rule fig_width_depth:
         "logs/figures/fig_width_depth.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         width=FIGURES["width_sweep"],
         depth=FIGURES["depth_sweep"],
@@ -174,7 +174,7 @@ rule fig_ensemble:
         "logs/figures/fig_ensemble.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         style=FIGURES["style"],
     script:
