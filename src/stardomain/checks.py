@@ -166,6 +166,8 @@ def check_data(config: dict) -> None:
     """
     for name in built_experiments(config):
         fetch_data(config["experiments"][name]["data"])
-        problem = missing_data(config["experiments"][name]["data"])  # "data.root: ..."
-        if problem is not None:
+        problem = missing_data(config["experiments"][name]["data"])  # "<key>: ..."
+        if problem is not None and problem.startswith("data."):
             raise ConfigError(f"experiments.{name}.{problem}")
+        if problem is not None:  # the top-level data_root
+            raise ConfigError(f"{problem} (experiment {name})")

@@ -88,12 +88,12 @@ def missing_data(cfg: dict) -> str | None:
             return None
         root = vision.root_of(name, cfg)
         missing = vision.missing_files(name, root)
-        return vision.missing_message(name, root, missing) if missing else None
+        return vision.missing_message(name, root, missing, cfg) if missing else None
     if name == "imagenet":
         betons = ffcv_data.beton_paths(cfg).values() if cfg.get("loader") == "ffcv" else ()
         if betons and all(p.exists() for p in betons):
             return None
-        return imagenet.missing_message(imagenet.root_of(cfg))
+        return imagenet.missing_message(imagenet.root_of(cfg), cfg)
     return None
 
 
