@@ -3,8 +3,8 @@
 The JSON schema (`workflow/schemas/config.schema.yaml`, applied by `stardomain.schema` and
 Snakemake's `validate`) checks types, ranges and unknown keys and fills defaults; `check_config`
 adds counts that must agree, the grid's endpoints, the experiments named by `all` and by the
-figures, and importable user factories. `check_extras` and `check_data` run at the start of a real
-run: optional packages a key needs, and the data files. Errors name the key path and the allowed
+figures, and importable user factories. `check_extras`, `check_tracker` and `check_data` run at the
+start of a real run: optional packages a key needs, a W&B login, and the data files. Errors name the key path and the allowed
 values (`ConfigError`, from `stardomain.design`).
 """
 
@@ -18,6 +18,7 @@ from stardomain.factories import import_factory, is_import_path
 from stardomain.models import REGISTRY
 from stardomain.perm import MATCHERS
 from stardomain.precision import Precision
+from stardomain.tracking import wandb_login_problem
 
 
 def check_experiment(name: str, exp: dict) -> None:
@@ -157,6 +158,15 @@ def check_extras(config: dict) -> None:
                 f"({err}); install it with: pip install -e '.[{extra}]' (or pip install "
                 f"'stardomain[{extra}]'), or change {key.rsplit('.', 1)[1]}"
             ) from None
+
+
+def check_tracker(config: dict) -> None:
+    """Refuse `tracker.name: wandb` where W&B has no API key and is not offline (Snakefile
+    onstart: before the first job, not in each training job)."""
+    if config.get("tracker", {}).get("name") == "wandb":
+        problem = wandb_login_problem()
+        if problem is not None:
+            raise ConfigError(f"tracker.name: 'wandb': {problem}")
 
 
 def check_data(config: dict) -> None:
