@@ -27,7 +27,7 @@ import yaml
 from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version, validate
 
-from stardomain.checks import check_config, check_data, check_extras
+from stardomain.checks import check_config, check_data, check_extras, check_tracker
 from stardomain.data.vision import DATA_ENV
 from stardomain.design import expand_replicates, wanted_figures
 from stardomain.schema import check_schema, check_unique_keys, coerce_overrides
@@ -67,6 +67,8 @@ onstart:
     # import here, where the jobs run (not checked with --sdm conda: jobs run in another env)
     if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
         check_extras(config)
+    # tracker.name: wandb has a login or WANDB_MODE=offline (the jobs inherit this environment)
+    check_tracker(config)
     # 8. data.download fetches once, here; the data files exist
     check_data(config)
 

@@ -126,6 +126,7 @@ def test_scripts_call_the_stage_layer_only():
         "stardomain.design",
         "stardomain.provenance",
         "stardomain.tracking",
+        "stardomain.joblog",
     )
     for script in (REPO / "workflow" / "scripts").glob("*.py"):
         for target in imports_of(script):
@@ -183,3 +184,41 @@ def test_the_settings_dict_check_finds_a_planted_one(tmp_path):
         "def f(recipe: dict, state: dict[str, int], cfg, bag: dict, seed: int, obj: dict): ...\n"
     )
     assert settings_dict_parameters(planted) == ["f(recipe: dict)", "f(cfg: None)", "f(bag: dict)"]
+
+
+def script_shape_problem(source: str) -> str | None:
+    """Why a script could fail before its log is open, or None: a script is its docstring, the
+    import of `stardomain.joblog.job` and one `with job(snakemake.log[0], ...)` block that holds
+    everything else (imports included), so every failure ends the log with its traceback."""
+    body = ast.parse(source).body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]
+    head = ast.unparse(body[0]) if body else ""
+    if head != "from stardomain.joblog import job":
+        return f"its first statement is {head!r}, not the import of stardomain.joblog.job"
+    if len(body) != 2 or not isinstance(body[1], ast.With):
+        return "everything after the import of job must be one `with job(...)` block"
+    if not ast.unparse(body[1].items[0].context_expr).startswith("job(snakemake.log[0]"):
+        return "its block is not `with job(snakemake.log[0], ...)`"
+    return None
+
+
+@pytest.mark.parametrize("script", sorted((REPO / "workflow" / "scripts").glob("*.py")), ids=str)
+def test_every_script_does_all_its_work_inside_its_log(script):
+    assert script_shape_problem(script.read_text()) is None, (
+        f"{script.name}: {script_shape_problem(script.read_text())}"
+    )
+
+
+def test_the_shape_check_catches_work_before_the_log():
+    early = (
+        (REPO / "workflow/scripts/train_regular.py")
+        .read_text()
+        .replace(
+            "from stardomain.joblog import job\n",
+            "from stardomain.joblog import job\n\nsettings = snakemake.params.settings\n",
+        )
+    )
+    assert "one `with job(...)` block" in script_shape_problem(early)
+    late = "from stardomain.stages.pairs import concat_csvs\nfrom stardomain.joblog import job\n"
+    assert "not the import of stardomain.joblog.job" in script_shape_problem(late)

@@ -246,6 +246,31 @@ def test_snakemake_shows_a_config_syntax_error_before_any_job(tmp_path: Path, gi
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
 
 
+@pytest.mark.slow
+def test_a_target_after_configfile_is_refused_naming_it_and_the_order(tmp_path: Path):
+    """Real Snakemake: `--configfile a.yaml all` would read `all` as a config file; the command
+    stops with the project's message (not Snakemake's traceback), and the orders it names work."""
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(tiny_config()))
+    base = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
+            "--directory", str(tmp_path), "--cores", "1", "-n"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
+
+    def run(*args):
+        return subprocess.run([*base, *args], capture_output=True, text=True, env=env, timeout=300)
+
+    proc = run("--configfile", str(tmp_path / "a.yaml"), "all")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Error in a --configfile: no file 'all'. Snakemake reads every word after" in out, out
+    assert "put targets first (snakemake all --configfile a.yaml)" in out
+    assert "Traceback" not in out and "FileNotFoundError" not in out
+    for args in (["all", "--configfile", str(tmp_path / "a.yaml")],
+                 ["--configfile", str(tmp_path / "a.yaml"), "--", "all"],
+                 [f"--configfile={tmp_path / 'a.yaml'}", "all"]):  # fmt: skip
+        proc = run(*args)
+        assert proc.returncode == 0 and "train_regular" in proc.stdout, proc.stderr[-2000:]
+
+
 def test_configfiles_are_read_from_a_snakemake_command_line():
     argv = [
         "snakemake",

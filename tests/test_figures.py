@@ -268,6 +268,37 @@ def test_fig2_is_drawn_by_seaborn_with_std_bands_in_the_pair_kind_palette(tmp_pa
     plt.close(fig)
 
 
+@pytest.mark.parametrize("font_size", [9, 12])
+def test_fig2_legend_lies_inside_the_figure_below_the_panels(tmp_path, monkeypatch, font_size):
+    """One experiment (two panels wide) and every pair kind: no legend entry is cut at the
+    figure's edges, and the legend overlaps no axis labels."""
+    import matplotlib.pyplot as plt
+
+    kinds = [(kind, alignment) for kind, alignment in plots.KINDS]
+    rows = [
+        dict(experiment="digits", kind=kind, alignment=alignment, t=t, split=split, loss=t,
+             accuracy=1 - t / 2, a="regular-0" if kind == "regular-regular" else "star-main",
+             b=f"regular-{b}")
+        for kind, alignment in kinds for b in (2, 3) for t in (0.0, 0.5, 1.0)
+        for split in ("train", "test")
+    ]  # fmt: skip
+    drawn = []
+    monkeypatch.setattr(plt, "close", drawn.append)  # keep the figure to inspect it
+    plots.fig2(
+        pd.DataFrame(rows), [str(tmp_path / "fig2.png")], replace(STYLE, font_size=font_size)
+    )
+    (fig,) = drawn
+    renderer = fig.canvas.get_renderer()
+    (legend,) = fig.legends
+    box, page = legend.get_window_extent(renderer), fig.bbox
+    assert len(legend.get_texts()) == len(kinds)
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0, (box, page)
+    lowest = min(ax.get_tightbbox(renderer).y0 for ax in fig.axes)  # x labels included
+    assert box.y1 <= lowest, (box.y1, lowest)
+    monkeypatch.undo()
+    plt.close(fig)
+
+
 # ---- config --------------------------------------------------------------------------------------
 
 

@@ -33,7 +33,8 @@ def write_models(tmp_path) -> list[str]:
         with torch.no_grad():
             model(data.train.x[:256])  # running statistics away from (0, 1)
         path = str(tmp_path / f"{seed}.pt")
-        io.save_model(path, model.state_dict(), arch_of(MODEL, data), {"seed": seed}, [])
+        provenance = {"settings": {"experiment": "t"}, "role": "regular", "seed": seed}
+        io.save_model(path, model.state_dict(), arch_of(MODEL, data), provenance, [])
         paths.append(path)
     return paths
 
@@ -61,7 +62,7 @@ def test_align_then_curve_records_matcher_and_sanity_figures(tmp_path, matcher):
         assert info["max_abs_output_change"] < 1e-5  # BN statistics permuted exactly
     else:
         assert info["max_abs_output_change"] > 1e-4  # BN statistics re-estimated: a new function
-    pair = Pair(kind="regular-regular", alignment="permuted", a="1", b="2")
+    pair = Pair(kind="regular-regular", alignment="permuted", a="regular-1", b="regular-2")
     out = tmp_path / "curve.csv", tmp_path / "barrier.csv"
     run_curve(*map(str, out), a, b, job, "t", pair, "cpu", perm_path=perm_path)
     row = pd.read_csv(out[1]).iloc[0]

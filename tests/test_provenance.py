@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from stardomain import barrier
 from stardomain.data import load_digits
 from stardomain.jobs import CurveJob, RegularJob, StarJob
 from stardomain.models import MLP
-from stardomain.provenance import NUMERICS_VERSION, job_provenance
+from stardomain.provenance import NUMERICS_VERSION, job_provenance, source_digest, user_modules
 from stardomain.settings import EvalSettings, Recipe
 from stardomain.train import train_regular
 
@@ -137,6 +138,80 @@ def test_an_edited_model_factory_is_retrained_not_restored(tmp_path: Path):
     assert sha256(work / target) != relu
 
     factory.write_text(FACTORY)  # changed back: the ReLU model comes back from the store
+    shutil.rmtree(work / "results")
+    run()
+    assert "restored from store" in (work / log).read_text()
+    assert sha256(work / target) == relu
+
+
+NETS2 = """from torch import nn
+
+from mylab.blocks import ACT
+
+
+def net(num_classes, in_shape, width=8):
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(in_shape[0], width), ACT(), nn.Linear(width, num_classes)
+    )
+"""
+
+
+def mylab(root: Path) -> Path:
+    """The package `mylab`: a factory `mylab/nets2.py` importing `ACT` from `mylab/blocks.py`."""
+    package = root / "mylab"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "nets2.py").write_text(NETS2)
+    (package / "blocks.py").write_text("from torch import nn\n\nACT = nn.ReLU\n")
+    (package / "unused.py").write_text("WIDTH = 8\n")  # imported by nothing
+    return package
+
+
+@pytest.fixture
+def clean_mylab():
+    yield
+    for name in [m for m in sys.modules if m == "mylab" or m.startswith("mylab.")]:
+        del sys.modules[name]
+
+
+def test_a_helper_the_factory_imports_is_part_of_its_digest(tmp_path, monkeypatch, clean_mylab):
+    package = mylab(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert set(user_modules("mylab.nets2:net")) == {"mylab", "mylab.nets2", "mylab.blocks"}
+    before = source_digest("mylab.nets2:net")
+    (package / "unused.py").write_text("WIDTH = 16\n")
+    assert source_digest("mylab.nets2:net") == before  # code the factory never imports
+    (package / "blocks.py").write_text("from torch import nn\n\nACT = nn.Tanh\n")
+    assert source_digest("mylab.nets2:net") != before
+    # a factory importing no other user code: the digest of its file, as before the rule
+    (package / "solo.py").write_text(FACTORY)
+    assert source_digest("mylab.solo:net") == sha256(package / "solo.py")
+
+
+@pytest.mark.slow
+def test_an_edited_helper_of_the_factory_is_retrained_not_restored(tmp_path: Path):
+    """Real Snakemake: editing `mylab/blocks.py`, which the factory `mylab/nets2.py` imports,
+    reruns and retrains the model; changing it back restores it from the store."""
+    package = mylab(tmp_path / "userpkg")
+    blocks = (package / "blocks.py").read_text()
+    config = tiny_config()
+    exp = config["experiments"]["tiny"]
+    exp["model"] = {"name": "mylab.nets2:net"}
+    exp["train"]["epochs"] = 2
+    work, target, log = tmp_path / "work", "results/tiny/regular/0.pt", "logs/tiny/regular/0.log"
+
+    def run(*args):
+        return snakemake(work, config, target, *args, pythonpath=[package.parent])
+
+    run()
+    relu = sha256(work / target)
+    (package / "blocks.py").write_text(blocks.replace("nn.ReLU", "nn.Tanh"))
+    assert "train_regular" in run("-n").stdout  # the imported helper is a rerun trigger
+    shutil.rmtree(work / "results")
+    run()
+    assert "restored from store" not in (work / log).read_text()
+    assert sha256(work / target) != relu
+    (package / "blocks.py").write_text(blocks)  # changed back: the ReLU model comes back
     shutil.rmtree(work / "results")
     run()
     assert "restored from store" in (work / log).read_text()

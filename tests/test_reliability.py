@@ -18,6 +18,7 @@ import torch
 from stardomain import io
 from stardomain.design import ConfigError
 from stardomain.schema import check_unique_keys
+from stardomain.settings import DataSettings
 from stardomain.stages.train import run_train_regular
 from stardomain.train import TrainingDiverged
 
@@ -103,6 +104,38 @@ def test_missing_data_files_stop_a_run_before_any_job(tmp_path: Path, run_snakem
     assert "experiments.tiny.data.root: cifar10 files ['data_batch_1'" in out, out[-3000:]
     assert "or set data.download: true" in out
     assert not (tmp_path / "results").exists() and not (tmp_path / "logs").exists()
+
+
+def test_missing_data_names_the_key_that_chose_the_folder(tmp_path: Path, monkeypatch):
+    from stardomain.data import missing_data
+
+    monkeypatch.setenv("STARDOMAIN_DATA", str(tmp_path / "site"))  # what data_root sets
+    problem = missing_data(DataSettings.of({"name": "cifar10"}))
+    assert problem.startswith("data_root: cifar10 files ['data_batch_1', "), problem
+    assert f"(data_root = {str(tmp_path / 'site')!r}, the site's data folder" in problem
+    assert "data.root" not in problem
+    problem = missing_data(DataSettings.of({"name": "imagenet"}))
+    assert problem.startswith(f"data_root: ImageNet folder {tmp_path / 'site/imagenet/train'} ")
+    given = missing_data(DataSettings.of({"name": "cifar10", "root": str(tmp_path / "mine")}))
+    assert given.startswith("data.root: ") and "data_root" not in given
+    monkeypatch.delenv("STARDOMAIN_DATA")
+    unset = missing_data(DataSettings.of({"name": "mnist"}))
+    assert unset.startswith("data.root: ") and "(data.root = unset, so 'data/mnist'" in unset
+
+
+@pytest.mark.slow
+def test_missing_data_under_data_root_names_data_root(tmp_path: Path, run_snakemake):
+    """Real Snakemake: `data_root` set, no `data.root`: the message names data_root, not data.root."""
+    config = tiny_config()
+    config["data_root"] = str(tmp_path / "site")
+    config["experiments"]["tiny"]["data"] = {"name": "cifar10"}
+    config["experiments"]["tiny"]["model"] = {"name": "cnn"}
+    proc = run_snakemake(tmp_path / "work", config, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "data_root: cifar10 files ['data_batch_1'" in out and "(experiment tiny)" in out, out
+    assert "data.root" not in out
+    assert not (tmp_path / "work/results").exists() and not (tmp_path / "work/logs").exists()
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ def regular_job(exp: dict, seed: int = 0) -> RegularJob:
 TRAIN = """
 import json, sys
 from stardomain.jobs import RegularJob
-from stardomain.stages.common import job
+from stardomain.joblog import job
 from stardomain.stages.train import run_train_regular
 out, log, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with job(log, 1) as progress:
@@ -212,7 +212,7 @@ def test_curve_job_stopped_mid_curve_resumes_at_next_t(tmp_path):
     for seed in (0, 1):
         run_train_regular(str(tmp_path / f"{seed}.pt"), regular_job(exp, seed), "cpu")
     settings = CurveJob.of(exp, permuted=False)
-    pair = Pair("regular-regular", "naive", "r0", "r1")
+    pair = Pair("regular-regular", "naive", "regular-0", "regular-1")
 
     def curve(name, progress=None):
         out = tmp_path / f"{name}.csv"

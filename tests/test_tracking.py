@@ -17,9 +17,9 @@ import torch
 
 from stardomain import io
 from stardomain.stages.common import resolve_device
-from stardomain.tracking import device_report, epoch_line
+from stardomain.tracking import device_report, epoch_line, wandb_login_problem
 
-from conftest import tiny_config
+from conftest import snakemake, tiny_config
 
 # label, epoch, epochs, lr, loss name, loss, test loss, test accuracy (%), images/s
 EPOCH = re.compile(
@@ -147,3 +147,36 @@ def test_wandb_tracker_offline_logs_every_epoch(tmp_path: Path, run_snakemake, m
     anchors = [history(tmp_path / f"results/tiny/regular/{s}.pt") for s in (0, 1)]
     got = sorted(r[-1]["test_loss"] for r in logged["regular"])
     assert got == pytest.approx(sorted(h[-1]["test_loss"] for h in anchors), rel=1e-12)
+
+
+def test_wandb_login_problem_reads_key_netrc_and_offline_mode(tmp_path: Path):
+    home = {"HOME": str(tmp_path)}
+    problem = wandb_login_problem(home)
+    assert "no WANDB_API_KEY, no api.wandb.ai entry in " in problem and "WANDB_MODE" in problem
+    assert wandb_login_problem({**home, "WANDB_MODE": "offline"}) is None
+    assert wandb_login_problem({**home, "WANDB_API_KEY": "0123abcd"}) is None
+    (tmp_path / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password 0123abcd\n")
+    assert wandb_login_problem(home) is None  # what `wandb login` writes
+    assert "no wandb.lab.org entry" in wandb_login_problem(
+        {**home, "WANDB_BASE_URL": "https://wandb.lab.org"}
+    )
+
+
+@pytest.mark.slow
+def test_wandb_without_a_login_is_refused_before_the_first_job(tmp_path: Path, monkeypatch):
+    """Real Snakemake (a run): tracker wandb, no API key, no ~/.netrc, not offline: the run stops
+    before any job, naming the key, instead of failing inside every training job. A stand-in
+    `wandb` module makes the package importable (its own check passes)."""
+    for name in ("WANDB_API_KEY", "WANDB_MODE", "NETRC", "WANDB_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    stub = tmp_path / "stub"
+    stub.mkdir()
+    (stub / "wandb.py").write_text("")
+    config = tiny_config()
+    config["tracker"] = {"name": "wandb", "project": "stardomain-test"}
+    work = tmp_path / "work"
+    proc = snakemake(work, config, check=False, pythonpath=[stub], env={"HOME": str(tmp_path)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "tracker.name: 'wandb': W&B has no API key here" in out, out[-3000:]
+    assert not (work / "logs").exists() and not (work / "results").exists()

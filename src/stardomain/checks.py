@@ -3,8 +3,8 @@
 The JSON schema (`workflow/schemas/config.schema.yaml`, applied by `stardomain.schema` and
 Snakemake's `validate`) checks types, ranges and unknown keys and fills defaults; `check_config`
 adds counts that must agree, the grid's endpoints, the experiments named by `all` and by the
-figures, and importable user factories. `check_extras` and `check_data` run at the start of a real
-run: optional packages a key needs, and the data files. Errors name the key path and the allowed
+figures, and importable user factories. `check_extras`, `check_tracker` and `check_data` run at the
+start of a real run: optional packages a key needs, a W&B login, and the data files. Errors name the key path and the allowed
 values (`ConfigError`, from `stardomain.design`).
 """
 
@@ -19,6 +19,7 @@ from stardomain.models import REGISTRY
 from stardomain.perm import MATCHERS
 from stardomain.precision import Precision
 from stardomain.settings import DataSettings, ModelSettings, Recipe
+from stardomain.tracking import wandb_login_problem
 
 
 def check_experiment(name: str, exp: dict) -> None:
@@ -162,6 +163,15 @@ def check_extras(config: dict) -> None:
             ) from None
 
 
+def check_tracker(config: dict) -> None:
+    """Refuse `tracker.name: wandb` where W&B has no API key and is not offline (Snakefile
+    onstart: before the first job, not in each training job)."""
+    if config.get("tracker", {}).get("name") == "wandb":
+        problem = wandb_login_problem()
+        if problem is not None:
+            raise ConfigError(f"tracker.name: 'wandb': {problem}")
+
+
 def check_data(config: dict) -> None:
     """Download what `data.download` asks for, then refuse a run whose data files are absent.
 
@@ -170,6 +180,8 @@ def check_data(config: dict) -> None:
     for name in built_experiments(config):
         data = DataSettings.of(config["experiments"][name]["data"])
         fetch_data(data)
-        problem = missing_data(data)  # "data.root: ..."
-        if problem is not None:
+        problem = missing_data(data)  # "<key>: ..."
+        if problem is not None and problem.startswith("data."):
             raise ConfigError(f"experiments.{name}.{problem}")
+        if problem is not None:  # the top-level data_root
+            raise ConfigError(f"{problem} (experiment {name})")

@@ -3,7 +3,9 @@
 A model file is a `torch.save`d dict: format, kind, architecture (the `model:` config and data
 shape), the state dict, provenance (config subtree, seed, library version) and metrics. Every write
 goes to a temporary file in the same folder and is renamed into place, so a killed job never
-leaves a half-written output behind.
+leaves a half-written output behind. Files get the mode any program's new file gets, 0666 less the
+umask (group-readable under the usual umask 022 or 002, so a lab can share results and a model
+store); `readonly` files (store entries) get 0444 less the umask.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,15 +30,34 @@ class FileFormatError(ValueError):
     """A file is missing, truncated, foreign, or belongs to another architecture."""
 
 
+def _new_file(folder: Path, name: str) -> Path:
+    """A new empty file `.<name>.<random>.tmp` in `folder`, mode 0666 less the umask.
+
+    Not `tempfile.mkstemp`, whose 0600 would make every output unreadable to the group.
+    """
+    while True:
+        tmp = folder / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:  # a name taken by a concurrent writer: draw another
+            continue
+        return tmp
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+def atomic_path(path: str | os.PathLike, readonly: bool = False) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
+
+    The file has mode 0666 less the umask; `readonly`: its write bits are cleared before the
+    rename (0444 less the umask), so no program opening `path` for writing can change it.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_file(path.parent, path.name)
     try:
-        yield Path(tmp)
+        yield tmp
+        if readonly:
+            os.chmod(tmp, stat.S_IMODE(os.stat(tmp).st_mode) & 0o444)
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -87,12 +109,36 @@ def _load(path: str | os.PathLike, fmt: str) -> dict:
     return obj
 
 
-def load_model(path: str | os.PathLike, arch: dict | None = None) -> dict:
-    """Read a model file; if `arch` is given, refuse a file trained for another architecture."""
+def model_id(provenance: dict) -> str:
+    """What a model file's provenance says it is: `regular model of seed 3` or `star model of
+    seed 10000` (the role and seed its training job recorded)."""
+    return f"{provenance.get('role')} model of seed {provenance.get('seed')}"
+
+
+def is_model(provenance: dict, model: str) -> bool:
+    """Whether a file's provenance fits the model id `model` (stardomain.design's ids: regular
+    models `regular-<seed>` and `regular_<group>-<seed>` by role and seed, stars `star-<name>` by
+    role: a star's name is a label, not part of its provenance)."""
+    prefix, _, name = model.partition("-")
+    if prefix == "star":
+        return provenance.get("role") == "star"
+    return provenance.get("role") == "regular" and str(provenance.get("seed")) == name
+
+
+def load_model(path: str | os.PathLike, arch: dict | None = None, model: str | None = None) -> dict:
+    """Read a model file; if `arch` is given, refuse a file trained for another architecture; if
+    `model` (a model id, `is_model`) is given, refuse a file whose provenance names another model
+    (a result copied or moved over another), naming both."""
     obj = _load(path, MODEL_FORMAT)
     if arch is not None and obj["arch"] != arch:
         raise FileFormatError(
             f"{path}: architecture {obj['arch']} does not match the expected {arch}"
+        )
+    if model is not None and not is_model(obj["provenance"], model):
+        raise FileFormatError(
+            f"{path}: holds the {model_id(obj['provenance'])} (its provenance), but this job "
+            f"reads it as {model}; was a result file copied or moved over another? Delete it "
+            "and rerun: the right model is restored from the store or trained again"
         )
     return obj
 

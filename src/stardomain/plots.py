@@ -96,6 +96,20 @@ def table_note(table: pd.DataFrame) -> str:
     return shortcut_note(dict(zip(table["experiment"], labels, strict=True)))
 
 
+def _legend_below(fig, handles: list, labels: list[str], ncol: int) -> float:
+    """A legend under the panels, in as many columns (at most `ncol`) as fit the figure's width,
+    so that no label is cut at the figure's edges; returns the fraction of the figure's height it
+    takes (the bottom of tight_layout's rect)."""
+    renderer = fig.canvas.get_renderer()
+    for n in range(min(ncol, len(labels)), 0, -1):
+        legend = fig.legend(handles, labels, loc="lower center", ncol=n, frameon=False)
+        box = legend.get_window_extent(renderer)
+        if box.width <= 0.98 * fig.bbox.width or n == 1:
+            break
+        legend.remove()
+    return (box.y1 - fig.bbox.y0) / fig.bbox.height + 0.01
+
+
 def fig2(
     curves: pd.DataFrame, out_paths: list[str], style: PlotStyle, stars=None, shortcuts=None
 ) -> None:
@@ -136,8 +150,7 @@ def fig2(
                     mark = f" {SHORTCUT_MARK}" if shortcuts.get(exp, "none") != "none" else ""
                     ax.set_title(f"{exp}{mark} — {split} split")
         handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), frameon=False)
-        fig.tight_layout(rect=(0, 0.1, 1, 1))
+        fig.tight_layout(rect=(0, _legend_below(fig, handles, labels, 3), 1, 1))
 
 
 def _errorbar(ax, x, table: pd.DataFrame, who: str, split: str, line: dict) -> None:
@@ -281,5 +294,4 @@ def fig_ensemble(
             ax.set_xlim(-0.6, len(groups) - 0.4)
             ax.set_ylabel(label)
         handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(ENSEMBLE), frameon=False)
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        fig.tight_layout(rect=(0, _legend_below(fig, handles, labels, len(ENSEMBLE)), 1, 1))

@@ -204,10 +204,21 @@ def check_command_line_configfiles(argv: list[str]) -> None:
 
     Snakemake parses those files in its command line, before the Snakefile runs, and names neither
     the file nor the line of a syntax error; the workflow's profile (profiles/default) calls this
-    while Snakemake loads it, which is earlier still. Files that do not exist are left to Snakemake.
+    while Snakemake loads it, which is earlier still. A path that does not exist is refused with
+    the reason it usually has: a target written after `--configfile a.yaml` (argparse gives the
+    option every following word), with the three ways to write it.
     """
-    paths = [p for p in configfiles_of(argv) if os.path.isfile(p)]
+    paths = configfiles_of(argv)
+    for path in paths:
+        if not os.path.exists(path):
+            raise SystemExit(
+                f"Error in a --configfile: no file {path!r}. Snakemake reads every word after "
+                "--configfile, up to the next option, as a config file, so a target written "
+                f"after the files is read as one: put targets first (snakemake {path} "
+                f"--configfile a.yaml), or end the files with -- (snakemake --configfile a.yaml "
+                f"-- {path}), or give each file as --configfile=a.yaml"
+            )
     try:
-        check_unique_keys(paths)
+        check_unique_keys([p for p in paths if os.path.isfile(p)])
     except ConfigError as err:
         raise SystemExit(f"Error in a --configfile: {err}") from None

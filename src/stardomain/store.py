@@ -12,14 +12,20 @@ a key back, deleting results or a forced rerun therefore costs seconds, not GPU-
 bitwise the one that was trained. A store may be shared by several checkouts (an absolute path).
 
 Layout: `<store>/<key[:2]>/<key>.pt`, the model file, and `<key>.json`: its sha256, provenance and
-input digests, readable without torch. An entry is a hard link to the model file where the
-filesystem allows (no extra disk), a copy otherwise. The workflow replaces files by rename and never
-writes into them, so an entry keeps its bytes whatever happens to the result file; every restore
-checks the entry's sha256, so an entry modified in place is reported and ignored, never restored.
+input digests, readable without torch. Both are read-only (0444 less the umask: readable by the
+group under the usual umask, so a lab can share one store). An entry and its result file never
+share an inode: the entry is a copy, made as a reflink (copy-on-write, no extra disk) where the
+filesystem can (Btrfs, XFS, ZFS, bcachefs), a plain copy elsewhere, and a restore copies back the
+same way. A hard link would cost no disk anywhere, but then a write into a result file (`cp
+results/x/regular/1.pt results/x/regular/0.pt` writes into 0.pt's inode) would change the
+store's model too; a model costs GPU-hours and its file megabytes, so the store pays the disk. Every
+restore still checks the entry's sha256: an entry changed in place anyway (by its owner after a
+chmod, by root) is reported and ignored, never restored.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -29,8 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stardomain.io import atomic_path
+from stardomain.locks import hold
 
-STORE_FORMAT = "stardomain.store/1"
+STORE_FORMAT = "stardomain.store/2"  # 2: canonical params, inputs by bytes in order (2026-12)
 
 
 def file_digest(path: str | os.PathLike) -> str:
@@ -42,14 +49,21 @@ def file_digest(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _place(source: Path, dest: Path) -> None:
-    """Make `dest` a hard link to `source` (a copy across filesystems), atomically by rename."""
-    with atomic_path(dest) as tmp:
-        tmp.unlink()  # a free, unique name beside dest for the link
+# Linux's FICLONE ioctl (linux/fs.h): make a file share another's blocks, copy-on-write
+FICLONE = 0x40049409
+
+
+def _copy(source: Path, dest: Path, readonly: bool = False) -> None:
+    """Copy `source` to `dest` (atomically by rename), as a reflink where the filesystem can."""
+    with (
+        atomic_path(dest, readonly=readonly) as tmp,
+        open(source, "rb") as src,
+        open(tmp, "wb") as out,
+    ):
         try:
-            os.link(source, tmp)
-        except OSError:  # another filesystem, or one without hard links
-            shutil.copyfile(source, tmp)
+            fcntl.ioctl(out.fileno(), FICLONE, src.fileno())
+        except OSError:  # no reflinks here (ext4, tmpfs, NFS) or across filesystems
+            shutil.copyfileobj(src, out, 1 << 20)
 
 
 @dataclass(frozen=True)
@@ -73,11 +87,12 @@ class ModelStore:
 
     @staticmethod
     def key(provenance: dict, inputs: list[str] = ()) -> StoreKey:
-        """The key of a model made from `provenance` and the input files `inputs`."""
+        """The key of a model made from `provenance` and the input files `inputs` (their bytes in
+        order, not their paths: the same anchors in another experiment's folder are the same)."""
         what = dict(
             format=STORE_FORMAT,
             provenance=provenance,
-            inputs={str(p): file_digest(p) for p in inputs},
+            inputs=[file_digest(p) for p in inputs],
         )
         canonical = json.dumps(what, sort_keys=True, default=str)
         return StoreKey(hashlib.sha256(canonical.encode()).hexdigest(), what)
@@ -91,19 +106,21 @@ class ModelStore:
         meta_path = entry.with_suffix(".json")
         if not entry.exists() or not meta_path.exists():
             return False
+        # no lock needed to read (a store may be read-only to us): both files are replaced by
+        # rename, and a .pt read between a writer's two renames fails the check below
         expected = json.loads(meta_path.read_text())["sha256"]
         if file_digest(entry) != expected:
             print(f"{entry}: content changed since it was stored; ignored", file=sys.stderr)
             return False
-        _place(entry, Path(out))
-        os.utime(out)  # newer than the inputs that were just made, so Snakemake sees it as fresh
+        _copy(entry, Path(out))  # a new file: newer than the inputs Snakemake just made
         print(f"{out}: restored from store {entry}", file=sys.stderr)
         return True
 
     def keep(self, key: StoreKey, out: str | os.PathLike) -> None:
         """Store the finished model file `out` under `key`, with what the key digests."""
         entry = self.entry(key)
-        _place(Path(out), entry)
-        meta = dict(key.what, key=key.digest, sha256=file_digest(entry), file=str(out))
-        with atomic_path(entry.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(meta, sort_keys=True, indent=1, default=str))
+        with hold(entry):  # one writer at a time: the .json always describes the .pt beside it
+            _copy(Path(out), entry, readonly=True)
+            meta = dict(key.what, key=key.digest, sha256=file_digest(entry), file=str(out))
+            with atomic_path(entry.with_suffix(".json"), readonly=True) as tmp:
+                tmp.write_text(json.dumps(meta, sort_keys=True, indent=1, default=str))

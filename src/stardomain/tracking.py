@@ -9,9 +9,11 @@ same CSV as the run that trained it.
 
 from __future__ import annotations
 
+import netrc
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import torch
 from tqdm import tqdm
@@ -94,6 +96,30 @@ class EpochReporter:
     def finish(self) -> None:
         if self.run is not None:
             self.run.finish()
+
+
+def wandb_login_problem(environ: dict[str, str] | None = None) -> str | None:
+    """Why a W&B run cannot start in this environment, or None: W&B needs an API key
+    (WANDB_API_KEY, or `wandb login`'s entry in ~/.netrc or $NETRC for its host) unless
+    WANDB_MODE is offline or disabled."""
+    environ = os.environ if environ is None else environ
+    if environ.get("WANDB_MODE", "").lower() in ("offline", "dryrun", "disabled"):
+        return None
+    if environ.get("WANDB_API_KEY"):
+        return None
+    host = urlparse(environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname
+    path = environ.get("NETRC") or os.path.join(environ.get("HOME") or "~", ".netrc")
+    try:
+        if netrc.netrc(os.path.expanduser(path)).authenticators(host):
+            return None
+    except (OSError, netrc.NetrcParseError):  # no file, or one W&B could not read either
+        pass
+    return (
+        f"W&B has no API key here (no WANDB_API_KEY, no {host} entry in {path}) and WANDB_MODE "
+        "is not offline, so every training job would fail at its start; run `wandb login`, or "
+        "set WANDB_API_KEY, or set WANDB_MODE=offline (runs kept in logs/wandb, uploaded later "
+        "with `wandb sync`), or set tracker.name: none"
+    )
 
 
 def open_tracker(

@@ -5,8 +5,10 @@ import re
 from pathlib import Path
 
 from functools import cache
+from snakemake.settings.types import DeploymentMethod
 
 from stardomain import design
+from stardomain.condaenv import write_checkout_env
 from stardomain.data import host_threads as data_threads
 from stardomain.data import ffcv_data
 from stardomain.jobs import CurveJob, EnsembleJob, RegularJob, StarJob
@@ -16,6 +18,19 @@ from stardomain.settings import DataSettings, EvalSettings, ModelSettings, PlotS
 EXPERIMENTS = config["experiments"]
 FIGURES = config["figures"]
 STYLE = PlotStyle.of(FIGURES["style"])
+
+# every rule's environment (`conda:`). With --sdm conda: envs/stardomain.yaml with this checkout's
+# absolute path in its pip line, since Snakemake creates the environment from a copy of the file
+# in its conda folder, where `-e ..` would not be the checkout (stardomain.condaenv)
+CONDA_ENV = "../../envs/stardomain.yaml"
+if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method:
+    CONDA_ENV = str(
+        write_checkout_env(
+            workflow.source_path("../../envs/stardomain.yaml"),
+            workflow.basedir,
+            ".snakemake/stardomain",
+        )
+    )
 
 
 wildcard_constraints:

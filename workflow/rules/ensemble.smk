@@ -17,7 +17,7 @@ rule ensemble:
     log:
         "logs/{exp}/ensemble.log",
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     threads: lambda wc: job_threads(wc.exp)
     resources:
         # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores

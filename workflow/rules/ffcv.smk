@@ -12,7 +12,7 @@ rule ffcv_beton:
     wildcard_constraints:
         beton=BETON_PATTERN,
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     threads: 8
     resources:
         **cluster_resources("ffcv_beton", cpus_per_task=8),  # cpus: not lowered to --cores

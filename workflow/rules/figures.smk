@@ -12,7 +12,7 @@ rule describe_stars:
         "logs/{exp}/design.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         stars=lambda wc: {
             s: design.star_settings(EXPERIMENTS[wc.exp], s).params()
@@ -45,7 +45,7 @@ rule table1:
         "logs/figures/table1.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     script:
         "../scripts/table1.py"
 
@@ -66,7 +66,7 @@ rule fig2:
         "logs/figures/fig2.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         style=STYLE.params(),
         stars=FIGURES["fig2"]["stars"],
@@ -95,7 +95,7 @@ rule fig_n_anchors:
         "logs/figures/fig_n_anchors.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         selection=FIGURES["n_sweep"],
         style=STYLE.params(),
@@ -123,7 +123,7 @@ rule table_t_sampling:
         "logs/figures/table_t_sampling.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         selection=FIGURES["t_sampling"],
     script:
@@ -151,7 +151,7 @@ rule fig_width_depth:
         "logs/figures/fig_width_depth.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         width=FIGURES["width_sweep"],
         depth=FIGURES["depth_sweep"],
@@ -185,7 +185,7 @@ rule fig_ensemble:
         "logs/figures/fig_ensemble.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     params:
         style=STYLE.params(),
     script:

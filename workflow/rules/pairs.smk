@@ -16,7 +16,7 @@ rule align_interpolate:
     log:
         "logs/{exp}/perm/{a}~{b}.log",
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     threads: lambda wc: job_threads(wc.exp)
     resources:
         # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
@@ -40,7 +40,7 @@ rule interpolate:
     log:
         "logs/{exp}/curves/naive/{a}~{b}.log",
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     threads: lambda wc: job_threads(wc.exp)
     resources:
         # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores
@@ -62,7 +62,7 @@ rule barriers:
         "logs/{exp}/barriers.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     script:
         "../scripts/concat.py"
 
@@ -76,6 +76,6 @@ rule curves:
         "logs/{exp}/curves.log",
     localrule: True
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     script:
         "../scripts/concat.py"

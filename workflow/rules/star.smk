@@ -15,7 +15,7 @@ rule train_star:
     log:
         "logs/{exp}/star/{star}.log",
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     threads: lambda wc: job_threads(wc.exp)
     resources:
         **cluster_resources("train_star"),

@@ -10,7 +10,7 @@ rule train_regular:
     log:
         "logs/{exp}/regular/{seed}.log",
     conda:
-        "../../envs/stardomain.yaml"
+        CONDA_ENV
     threads: lambda wc: job_threads(wc.exp)
     resources:
         # cpus_per_task: on SLURM the job's threads, not lowered to the host's --cores

@@ -1,20 +1,22 @@
 """Adapter: align model b onto a, then its curve (stardomain.stages.pairs.run_align_interpolate)."""
 
-from stardomain.design import Pair
-from stardomain.jobs import CurveJob
-from stardomain.stages.common import job
-from stardomain.stages.pairs import run_align_interpolate
+from stardomain.joblog import job
 
-experiment = snakemake.config["experiments"][snakemake.wildcards.exp]
-pair = snakemake.params.pair
 with job(snakemake.log[0], snakemake.threads) as progress:
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.design import Pair
+    from stardomain.jobs import CurveJob
+    from stardomain.stages.pairs import run_align_interpolate
+
+    exp = snakemake.config["experiments"][snakemake.wildcards.exp]
+    pair = snakemake.params.pair
     run_align_interpolate(
         out_perm=snakemake.output.perm,
         out_curve=snakemake.output.curve,
         out_barrier=snakemake.output.barrier,
         a_path=snakemake.input.a,
         b_path=snakemake.input.b,
-        job=CurveJob.from_params(snakemake.params.job, experiment),
+        job=CurveJob.from_params(snakemake.params.job, exp),
         experiment=snakemake.wildcards.exp,
         pair=Pair(pair["kind"], pair["alignment"], pair["a"], pair["b"]),
         device=snakemake.config["device"],

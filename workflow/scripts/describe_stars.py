@@ -1,10 +1,12 @@
 """Adapter: what each star of an experiment is, as a CSV (see stardomain.stages.figures.write_design)."""
 
-from stardomain.settings import ModelSettings, StarSettings
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_design
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.settings import ModelSettings, StarSettings
+    from stardomain.stages.figures import write_design
+
     write_design(
         out_csv=snakemake.output.csv,
         name=snakemake.wildcards.exp,

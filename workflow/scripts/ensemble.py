@@ -1,19 +1,21 @@
 """Adapter: star vs single model vs deep ensemble vs BMA over the star domain
 (see stardomain.stages.ensemble.run_ensemble)."""
 
-from stardomain.jobs import EnsembleJob
-from stardomain.stages.common import job
-from stardomain.stages.ensemble import run_ensemble
+from stardomain.joblog import job
 
-ids = snakemake.params.ids
-experiment = snakemake.config["experiments"][snakemake.wildcards.exp]
 with job(snakemake.log[0], snakemake.threads):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.jobs import EnsembleJob
+    from stardomain.stages.ensemble import run_ensemble
+
+    ids = snakemake.params.ids
+    exp = snakemake.config["experiments"][snakemake.wildcards.exp]
     run_ensemble(
         out_csv=snakemake.output.csv,
         heldout=dict(zip(ids["heldout"], snakemake.input.heldout, strict=True)),
         stars=dict(zip(ids["stars"], snakemake.input.stars, strict=True)),
         anchors=ids["star_anchors"],
         paths=dict(zip(ids["anchors"], snakemake.input.anchors, strict=True)),
-        job=EnsembleJob.from_params(snakemake.params.job, experiment),
+        job=EnsembleJob.from_params(snakemake.params.job, exp, experiment=snakemake.wildcards.exp),
         device=snakemake.config["device"],
     )

@@ -1,10 +1,12 @@
-"""Adapter: the paper's Figure 2 from curve and design CSVs (see stardomain.stages.figures.write_fig2)."""
+"""Adapter: the paper's Figure 2 from curve CSVs (see stardomain.stages.figures.write_fig2)."""
 
-from stardomain.settings import PlotStyle
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_fig2
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.settings import PlotStyle
+    from stardomain.stages.figures import write_fig2
+
     write_fig2(
         curve_paths=list(snakemake.input.curves),
         design_paths=list(snakemake.input.designs),

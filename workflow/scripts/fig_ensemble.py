@@ -1,10 +1,12 @@
 """Adapter: ensemble / BMA table and figure (see stardomain.stages.figures.write_ensemble)."""
 
-from stardomain.settings import PlotStyle
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_ensemble
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.settings import PlotStyle
+    from stardomain.stages.figures import write_ensemble
+
     write_ensemble(
         metric_paths=list(snakemake.input.metrics),
         design_paths=list(snakemake.input.designs),

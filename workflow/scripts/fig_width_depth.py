@@ -1,10 +1,12 @@
 """Adapter: barrier vs width and depth, star vs regular (see stardomain.stages.figures)."""
 
-from stardomain.settings import PlotStyle
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_width_depth
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.settings import PlotStyle
+    from stardomain.stages.figures import write_width_depth
+
     write_width_depth(
         barrier_paths=list(snakemake.input.barriers),
         design_paths=list(snakemake.input.designs),

@@ -1,9 +1,11 @@
 """Adapter: the paper's Table 1 / Table 3 from barrier CSVs (see stardomain.stages.figures)."""
 
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_table1
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.stages.figures import write_table1
+
     write_table1(
         barrier_paths=list(snakemake.input.barriers),
         design_paths=list(snakemake.input.designs),

@@ -1,9 +1,11 @@
 """Adapter: the t-sampling table (see stardomain.stages.figures.write_t_sampling)."""
 
-from stardomain.stages.common import job
-from stardomain.stages.figures import write_t_sampling
+from stardomain.joblog import job
 
 with job(snakemake.log[0]):
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.stages.figures import write_t_sampling
+
     write_t_sampling(
         barrier_paths=list(snakemake.input.barriers),
         design_paths=list(snakemake.input.designs),

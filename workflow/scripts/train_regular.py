@@ -1,16 +1,18 @@
 """Adapter: train one regular model (see stardomain.stages.train.run_train_regular)."""
 
-from stardomain.jobs import RegularJob
-from stardomain.settings import TrackerSettings
-from stardomain.stages.common import job
-from stardomain.stages.train import run_train_regular
-from stardomain.tracking import write_metrics_csv
+from stardomain.joblog import job
 
-experiment = snakemake.config["experiments"][snakemake.wildcards.exp]
 with job(snakemake.log[0], snakemake.threads) as progress:
+    # imported inside the block: a failing import is logged with its traceback too
+    from stardomain.jobs import RegularJob
+    from stardomain.settings import TrackerSettings
+    from stardomain.stages.train import run_train_regular
+    from stardomain.tracking import write_metrics_csv
+
+    exp = snakemake.config["experiments"][snakemake.wildcards.exp]
     run_train_regular(
         out=snakemake.output.model,
-        job=RegularJob.from_params(snakemake.params.job, experiment),
+        job=RegularJob.from_params(snakemake.params.job, exp, experiment=snakemake.wildcards.exp),
         device=snakemake.config["device"],
         progress=progress,
         store=snakemake.config["store"],

@@ -84,12 +84,12 @@ def missing_data(data: DataSettings) -> str | None:
             return None
         root = vision.root_of(name, data)
         missing = vision.missing_files(name, root)
-        return vision.missing_message(name, root, missing) if missing else None
+        return vision.missing_message(name, root, missing, data) if missing else None
     if name == "imagenet":
         betons = ffcv_data.beton_paths(data).values() if data.loader == "ffcv" else ()
         if betons and all(p.exists() for p in betons):
             return None
-        return imagenet.missing_message(imagenet.root_of(data))
+        return imagenet.missing_message(imagenet.root_of(data), data)
     return None
 
 

@@ -45,13 +45,15 @@ def transform(augment: bool, size: int = 224):
     return T.Compose([T.Resize(size * 256 // 224), T.CenterCrop(size), *norm])
 
 
-def missing_message(root: Path) -> str | None:
-    """Why no ImageFolder tree can be read under `root` (a folder is absent), or None."""
+def missing_message(root: Path, data: DataSettings | None = None) -> str | None:
+    """Why no ImageFolder tree can be read under `root` (a folder is absent), or None; starts with
+    the key that chose `root` (`vision.root_source` of the data set `data`)."""
+    key, source = vision.root_source("imagenet", data) if data else ("data.root", repr(str(root)))
     for folder in FOLDERS.values():
         path = root / folder
         if not path.is_dir():
             return (
-                f"data.root: ImageNet folder {path} not found (data.root = {str(root)!r}); "
+                f"{key}: ImageNet folder {path} not found ({key} = {source}); "
                 f"expected {root}/train/<class>/*.JPEG and {root}/val/<class>/*.JPEG "
                 "(torchvision cannot download ImageNet)"
             )

@@ -120,13 +120,17 @@ def missing_files(name: str, root: Path) -> list[str]:
     return [f for f in train_files + test_files if _find(folder, f) is None]
 
 
-def missing_message(name: str, root: Path, missing: list[str]) -> str:
-    """What to tell a user whose `name` files are `missing` under `root`."""
+def missing_message(
+    name: str, root: Path, missing: list[str], data: DataSettings | None = None
+) -> str:
+    """What to tell a user whose `name` files are `missing` under `root`, starting with the key
+    that chose `root` (`root_source` of the data set `data`; unknown: data.root)."""
     folder_name, *_, tv_class = LAYOUTS[name]
     where = f"{root / folder_name}" + (f" or flat in {root}" if name in IDX_DATASETS else "")
+    key, source = root_source(name, data) if data is not None else ("data.root", f"{str(root)!r}")
     return (
-        f"data.root: {name} files {missing} not found in {where} "
-        f"(data.root = {str(root)!r}); {INSTALL_HINTS.get(name, '')}put torchvision's "
+        f"{key}: {name} files {missing} not found in {where} "
+        f"({key} = {source}); {INSTALL_HINTS.get(name, '')}put torchvision's "
         f"{tv_class} files there or set data.download: true"
     )
 
@@ -197,6 +201,18 @@ def root_of(name: str, data: DataSettings) -> Path:
     if system is not None and missing_files(name, default) and not missing_files(name, system):
         return system
     return default
+
+
+def root_source(name: str, data: DataSettings) -> tuple[str, str]:
+    """The config key that decides where `name`'s files are for the data set `data` (see
+    `root_of`), and its value as a message shows it: data.root, or the top-level data_root (the
+    site folder, $STARDOMAIN_DATA), or data.root unset (its default)."""
+    if data.root:
+        return "data.root", repr(str(data.root))
+    if os.environ.get(DATA_ENV):
+        site = os.environ[DATA_ENV]
+        return "data_root", f"{site!r}, the site's data folder: <data_root>/{name}"
+    return "data.root", f"unset, so {str(root_of(name, data))!r}; or set the top-level data_root"
 
 
 def fetch(name: str, data: DataSettings) -> None:

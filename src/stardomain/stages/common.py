@@ -1,20 +1,12 @@
-"""What every stage shares: the job's log and signals, the device, loading and building models.
+"""What every stage shares: the device, loading and building models (a job's log and signals:
+`stardomain.joblog`).
 
 The stage layer (`stardomain.stages`) is what the workflow's scripts call; see its package docstring.
 """
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-import threading
-from collections.abc import Iterator
-from functools import partial
-from pathlib import Path
-
 import torch
-from tqdm import tqdm
 
 from stardomain import io
 from stardomain.data import Data
@@ -49,34 +41,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-def _exit_on_sigterm(signum, frame):
-    # SLURM stops a job (time limit, preemption, scancel) with SIGTERM: unwind like an exception so
-    # that `atomic_path` removes its temporary file and the log is flushed; exit status 128 + 15.
-    sys.exit(143)
-
-
-@contextlib.contextmanager
-def job(log_path: str, threads: int = 1) -> Iterator[partial]:
-    """Send stdout/stderr (tqdm included) to `log_path`, pin torch threads; yields a progress bar.
-
-    Inside the block SIGTERM raises SystemExit (in the main thread, where Python delivers signals).
-    """
-    torch.set_num_threads(max(1, threads))
-    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main else None
-    try:
-        with (
-            open(log_path, "w") as log,
-            contextlib.redirect_stdout(log),
-            contextlib.redirect_stderr(log),
-        ):
-            yield partial(tqdm, file=log, mininterval=5.0, ascii=True)
-    finally:
-        if main:
-            signal.signal(signal.SIGTERM, previous)
-
-
 def arch_of(model: ModelSettings, data: Data) -> dict:
     """What a model file must match to be loaded: model settings, input shape, classes."""
     return dict(model=model.params(), in_shape=list(data.in_shape), num_classes=data.num_classes)
@@ -87,9 +51,10 @@ def new_model(model: ModelSettings, data: Data, seed: int, device) -> torch.nn.M
     return build_model(model, data.in_shape, data.num_classes, seed).to(device)
 
 
-def load_state(path: str, arch: dict, device) -> dict[str, torch.Tensor]:
-    """The weights of a model file, checked against `arch` (`arch_of`), on `device`."""
-    return {k: v.to(device) for k, v in io.load_model(path, arch)["state"].items()}
+def load_state(path: str, arch: dict, device, model: str | None = None) -> dict[str, torch.Tensor]:
+    """The weights of a model file, checked against `arch` (`arch_of`) and, if given, against
+    `model` (the model id the job reads it as: `io.load_model`), on `device`."""
+    return {k: v.to(device) for k, v in io.load_model(path, arch, model)["state"].items()}
 
 
 def reporter(

@@ -29,18 +29,19 @@ def run_ensemble(
     data = load_data(job.data, device)
     arch = arch_of(job.model, data)
 
-    def load(path: str) -> State:
-        return load_state(path, arch, device)
+    def load(path: str, model_id: str) -> State:  # refuses a file that is not that model
+        return load_state(path, arch, device, model_id)
 
     model = new_model(job.model, data, 0, device)
     star_states = {
-        sid: (load(path), {a: load(paths[a]) for a in anchors[sid]}) for sid, path in stars.items()
+        sid: (load(path, sid), {a: load(paths[a], a) for a in anchors[sid]})
+        for sid, path in stars.items()
     }
     rows = compare(
         model,
         model_spec(job.model, model, data.in_shape),
         data,
-        {r: load(p) for r, p in heldout.items()},
+        {r: load(p, r) for r, p in heldout.items()},
         star_states,
         evaluation=job.evaluation,
         align=job.align,

@@ -13,6 +13,7 @@ from stardomain.data import Data, load_data
 from stardomain.design import Pair
 from stardomain.evaluate import reestimate_bn
 from stardomain.jobs import CurveJob
+from stardomain.locks import holding
 from stardomain.models import model_spec
 from stardomain.perm import apply_permutation, fraction_moved, weight_matching
 from stardomain.perm.rebasin import rebasin_align, units_moved
@@ -81,6 +82,7 @@ def run_align(
     io.save_perm(out, {k: v.cpu() for k, v in perm.items()}, info, state)
 
 
+@holding("out_curve")  # one job at a time writes the curve and its side file
 def run_curve(
     out_curve: str,
     out_barrier: str,
@@ -103,7 +105,9 @@ def run_curve(
     device = resolve_device(device)
     data = load_data(job.data, device) if data is None else data
     arch = arch_of(job.model, data)
-    state_a, state_b = load_state(a_path, arch, device), load_state(b_path, arch, device)
+    # each file must be the model the pair names (its provenance: io.load_model)
+    state_a = load_state(a_path, arch, device, pair.a)
+    state_b = load_state(b_path, arch, device, pair.b)
     pair_row = dict(
         experiment=experiment, kind=pair.kind, alignment=pair.alignment, a=pair.a, b=pair.b
     )
@@ -134,6 +138,7 @@ def run_curve(
     resume.remove()
 
 
+@holding("out_curve")  # as run_curve, from before the alignment
 def run_align_interpolate(
     a_path: str,
     b_path: str,
@@ -151,6 +156,8 @@ def run_align_interpolate(
 
     `experiment`, `pair` as in `run_curve`. The data set is loaded once.
     """
+    for path, model_id in ((a_path, pair.a), (b_path, pair.b)):  # before aligning them
+        io.load_model(path, model=model_id)
     device = resolve_device(device)
     data = load_data(job.data, device)
     run_align(out_perm, a_path, b_path, job, device, data=data)

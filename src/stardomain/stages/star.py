@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from stardomain import io
+from stardomain import design, io
 from stardomain.data import load_data
 from stardomain.jobs import StarJob
+from stardomain.locks import holding
 from stardomain.models import model_spec
 from stardomain.perm import fraction_moved
 from stardomain.provenance import job_provenance
@@ -15,6 +16,7 @@ from stardomain.starlight import train_star
 from stardomain.store import ModelStore
 
 
+@holding("out")  # one job at a time writes the model and its side file (stardomain.locks)
 def run_train_star(
     out: str,
     anchor_paths: list[str],
@@ -32,7 +34,7 @@ def run_train_star(
     `workers`: anchors re-aligned at once (the job's CPU threads); the star does not depend on it.
     """
     star = job.star
-    provenance = job_provenance(job, role="star", anchors=anchor_paths)
+    provenance = job_provenance(job, role="star")
     models = ModelStore.open(store)
     key = models and models.key(provenance, anchor_paths)  # digests the anchors' bytes
     if models and models.restore(key, out):
@@ -40,7 +42,10 @@ def run_train_star(
     device = resolve_device(device)
     data = load_data(job.data, device)
     arch = arch_of(job.model, data)
-    anchors = [load_state(p, arch, device) for p in anchor_paths]
+    anchors = [  # each file must be the anchor the star names (its provenance)
+        load_state(p, arch, device, design.regular_id(seed))
+        for p, seed in zip(anchor_paths, star.anchors, strict=True)
+    ]
     model = new_model(job.model, data, star.seed, device)
     resume = ResumeFile.beside(out, provenance)  # a restarted job continues where it was stopped
     print(f"{len(anchors)} anchors, re-aligned {max(1, min(workers, len(anchors)))} at a time")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from stardomain import io
 from stardomain.data import load_data
 from stardomain.jobs import RegularJob
+from stardomain.locks import holding
 from stardomain.provenance import job_provenance
 from stardomain.resume import ResumeFile
 from stardomain.settings import TrackerSettings
@@ -13,6 +14,7 @@ from stardomain.store import ModelStore
 from stardomain.train import train_regular
 
 
+@holding("out")  # one job at a time writes the model and its side file (stardomain.locks)
 def run_train_regular(
     out: str,
     job: RegularJob,
