@@ -30,7 +30,12 @@ from snakemake.utils import min_version, validate
 from stardomain.checks import check_config, check_data, check_extras, check_tracker
 from stardomain.data.vision import DATA_ENV
 from stardomain.design import expand_replicates, wanted_figures
-from stardomain.schema import check_schema, check_unique_keys, coerce_overrides
+from stardomain.schema import (
+    check_group_recipes,
+    check_schema,
+    check_unique_keys,
+    coerce_overrides,
+)
 
 min_version("9.0")
 
@@ -55,6 +60,7 @@ with open(workflow.source_path(SCHEMA)) as f:
 coerce_overrides(config, workflow.config_settings.overwrite_config, schema)
 check_schema(config, schema)
 validate(config, SCHEMA)
+check_group_recipes(config, schema)
 # the site's data folder (data_root), for this process and the jobs it starts
 if config["data_root"]:
     os.environ[DATA_ENV] = config["data_root"]

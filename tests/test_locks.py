@@ -27,7 +27,7 @@ from stardomain.joblog import job
 with job(sys.argv[3]):
     from stardomain.jobs import RegularJob
     from stardomain.stages.train import run_train_regular
-    job = RegularJob.from_params(json.loads(sys.argv[2]), {})
+    job = RegularJob.from_params(json.loads(sys.argv[2]), {}, experiment="unit")
     run_train_regular(sys.argv[1], job, "cpu", store=sys.argv[4])
 """
 

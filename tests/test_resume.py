@@ -47,7 +47,7 @@ from stardomain.joblog import job
 from stardomain.stages.train import run_train_regular
 out, log, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 with job(log, 1) as progress:
-    run_train_regular(out, RegularJob.from_params(params, {}), "cpu", progress=progress)
+    run_train_regular(out, RegularJob.from_params(params, {}, experiment="tiny"), "cpu", progress=progress)
 """
 
 

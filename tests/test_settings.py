@@ -57,7 +57,8 @@ def test_settings_to_params_to_settings_is_exact(file, name):
     for job in jobs:
         params = json.loads(json.dumps(job.params()))  # what survives Snakemake's params as JSON
         assert params == job.params()
-        again = type(job).from_params(params, exp)
+        labels = {k: getattr(job, k) for k in ("experiment", "name") if hasattr(job, k)}
+        again = type(job).from_params(params, exp, **labels)
         assert again == job, type(job).__name__
         assert again.params() == params
     assert len(jobs) == 4 + len(exp["stars"])

@@ -69,6 +69,35 @@ def check_experiment(name: str, exp: dict) -> None:
             )
         if settings["seed"] in exp["seeds"]:
             fail(f"{at}.stars.{star}.seed", f"{settings['seed']} is also a regular seed")
+    check_heldout_groups(at, exp)
+
+
+def check_heldout_groups(at: str, exp: dict) -> None:
+    """Held-out groups solve the experiment's task with the experiment's architecture, from
+    initialisations of their own (`heldout_groups`, docs/configuration.md)."""
+    taken = {s: f"{at}.seeds" for s in exp["seeds"]}
+    taken |= {star["seed"]: f"{at}.stars.{name}.seed" for name, star in exp["stars"].items()}
+    for group, spec in (exp.get("heldout_groups") or {}).items():
+        where = f"{at}.heldout_groups.{group}"
+        for key, of in (("data", DataSettings), ("model", ModelSettings)):
+            if key in spec and of.of(spec[key]).params() != of.of(exp[key]).params():
+                fail(
+                    f"{where}.{key}",
+                    f"{spec[key]} differs from {at}.{key} ({exp[key]}): held-out models must "
+                    f"be trained on the experiment's data with its architecture, only their "
+                    f"recipe (train:) may differ; put other {key} in an experiment of its own",
+                )
+        for seed in spec["seeds"]:
+            if seed in taken:
+                fail(
+                    f"{where}.seeds",
+                    f"{seed} is also in {taken[seed]}: a shared seed is a shared initialisation, "
+                    "so the models would not be independent; use other seeds",
+                )
+            taken[seed] = f"{where}.seeds"
+        k = spec.get("pair_anchors")
+        if k is not None and k > exp["n_anchors"]:
+            fail(f"{where}.pair_anchors", f"{k} exceeds n_anchors ({exp['n_anchors']})")
 
 
 def check_config(config: dict) -> None:

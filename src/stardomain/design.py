@@ -3,6 +3,10 @@
 What the workflow computes follows from these functions (the rules turn their answers into file
 paths); the config is checked before, by `stardomain.checks`. The pair kinds and why each is
 evaluated: docs/method.md, "Pairs".
+
+Model ids: `regular-<seed>` (trained with the experiment's `train:` recipe, named `train` in pair
+rows and tables), `regular_<group>-<seed>` (a held-out model of `heldout_groups.<group>`, trained
+with that group's recipe) and `star-<name>`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ class ConfigError(ValueError):
     """A config value is wrong; the message starts with its key path."""
 
 
+MAIN_RECIPE = "train"  # the experiment's own recipe (`train:`), as pair rows and tables name it
+
+
 @dataclass(frozen=True)
 class Pair:
     """One interpolation pair: model ids a (target) and b (moved onto a when permuted)."""
@@ -26,9 +33,25 @@ class Pair:
     a: str
     b: str
 
+    @property
+    def recipe_a(self) -> str:
+        return recipe_of(self.a)
 
-def regular_id(seed: int) -> str:
-    return f"regular-{seed}"
+    @property
+    def recipe_b(self) -> str:
+        return recipe_of(self.b)
+
+
+def regular_id(seed: int, group: str | None = None) -> str:
+    """Id of the regular model of `seed`: of the experiment's recipe, or of held-out `group`."""
+    return f"regular-{seed}" if group is None else f"regular_{group}-{seed}"
+
+
+def recipe_of(model_id: str) -> str:
+    """The recipe a model id was trained with: its held-out group's, or MAIN_RECIPE (regular
+    models of the experiment's `train:`, and stars, which Starlight trains with that recipe)."""
+    role = model_id.split("-", 1)[0]
+    return role.removeprefix("regular_") if role.startswith("regular_") else MAIN_RECIPE
 
 
 def star_id(name: str) -> str:
@@ -43,6 +66,47 @@ def anchors(exp: dict) -> list[int]:
 def heldout(exp: dict) -> list[int]:
     """Seeds of the held-out models: the last `n_heldout` seeds (never shown to Starlight)."""
     return exp["seeds"][len(exp["seeds"]) - exp["n_heldout"] :]
+
+
+def heldout_groups(exp: dict) -> dict[str, dict]:
+    """`heldout_groups` of an experiment: group name -> {seeds, train (overrides), pair_anchors}."""
+    return exp.get("heldout_groups") or {}
+
+
+def group_recipe(exp: dict, group: str | None) -> dict:
+    """The `train:` recipe of held-out `group` (None: the experiment's own): the experiment's
+    recipe with the group's `train:` keys replaced."""
+    if group is None:
+        return exp["train"]
+    return {**exp["train"], **(heldout_groups(exp)[group].get("train") or {})}
+
+
+def group_pairs(exp: dict, group: str, alignments: tuple[str, ...]) -> list[Pair]:
+    """The pairs of held-out `group`: its models against the first `pair_anchors` anchors
+    (regular-regular across the two recipes) and against every star (star-heldout), and, when
+    its recipe differs from the experiment's, with each other (regular-regular within it)."""
+    spec = heldout_groups(exp)[group]
+    k = spec.get("pair_anchors") or exp["eval"]["pair_anchors"]
+    ids = [regular_id(s, group) for s in spec["seeds"]]
+    out = [
+        Pair("regular-regular", alignment, regular_id(a), h)
+        for a in anchors(exp)[:k]
+        for h in ids
+        for alignment in alignments
+    ]
+    if spec.get("train"):
+        out += [
+            Pair("regular-regular", alignment, ids[i], ids[j])
+            for i in range(len(ids))
+            for j in range(i + 1, len(ids))
+            for alignment in alignments
+        ]
+    for name in exp["stars"]:
+        full = exp["stars"][name].get("pairs", "all") == "all"
+        for h in ids:
+            for alignment in alignments if full else ("permuted",):
+                out.append(Pair("star-heldout", alignment, star_id(name), h))
+    return out
 
 
 def replicate_name(name: str, k: int) -> str:
@@ -95,7 +159,8 @@ def pairs(exp: dict) -> list[Pair]:
     """Every pair the paper evaluates (docs/method.md, "Pairs"; the paper's §4).
 
     `eval.naive: false` drops the unpermuted pairs; a star with `pairs: heldout_permuted` is paired
-    only with the held-out models, after permutation.
+    only with the held-out models, after permutation. The pairs of held-out groups come last
+    (`group_pairs`), so an experiment without groups has the pairs it always had.
     """
     k = exp["eval"]["pair_anchors"]
     alignments = ("naive", "permuted") if exp["eval"].get("naive", True) else ("permuted",)
@@ -113,7 +178,17 @@ def pairs(exp: dict) -> list[Pair]:
         if full:
             for a in star_settings(exp, name).anchors[:k]:
                 out.append(Pair("star-anchor", "permuted", s, regular_id(a)))
+    for group in heldout_groups(exp):
+        out += group_pairs(exp, group, alignments)
     return out
+
+
+def pair_kind(exp: dict, a: str, b: str) -> str:
+    """Kind of the pair of model ids a, b: regular-regular, star-heldout or star-anchor."""
+    if a.startswith("regular"):
+        return "regular-regular"
+    main, _, seed = b.partition("-")
+    return "star-heldout" if main != "regular" or int(seed) in heldout(exp) else "star-anchor"
 
 
 def ensemble_stars(exp: dict) -> list[str]:

@@ -8,13 +8,18 @@ and its model-store key all come from `params()` of these objects.
 
 The workflow builds them from the validated config (`of`, in workflow/rules/common.smk) and puts
 `params()` into the rule's `params:`; the job's script rebuilds the same object with
-`from_params(params, experiment config)` and passes its sections by keyword to one stage function
-(stardomain.stages). The round trip is exact (tests/test_settings.py).
+`from_params(params, experiment config, **labels)` and passes its sections by keyword to one stage
+function (stardomain.stages). The round trip is exact (tests/test_settings.py).
+
+The experiment's and the star's names are labels (`label()` fields: log lines, tracker runs, table
+rows), not part of params: a model depends on its settings and seed, not on what it is called, so
+an experiment that repeats another's models (same data, model, recipe and seeds) restores them
+from the model store instead of training them again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
 from stardomain import design
@@ -29,6 +34,11 @@ from stardomain.settings import (
     StarSettings,
     plain,
 )
+
+
+def label() -> str:
+    """A field that names the job (experiment, star) without changing its numbers: not in params."""
+    return field(metadata={"label": True})
 
 
 class Job:
@@ -46,19 +56,25 @@ class Job:
     }
 
     def params(self) -> dict:
-        """Every field, in canonical plain form (sorted keys): a rule's `params:` entry."""
-        return {f.name: plain(getattr(self, f.name)) for f in sorted(fields(self), key=_name)}
+        """Every field but the labels, in canonical plain form (sorted keys): a rule's `params:`."""
+        return {
+            f.name: plain(getattr(self, f.name))
+            for f in sorted(fields(self), key=_name)
+            if not f.metadata.get("label")
+        }
 
     @classmethod
-    def from_params(cls, params: dict, experiment: dict):
-        """The job that `params` describe; the `where` fields (data.root, eval.batch_size, ...)
-        come from the experiment's config `experiment`."""
-        values = {}
+    def from_params(cls, params: dict, exp: dict, **labels: str):
+        """The job that `params` describe, named by `labels` (experiment=, name=); the `where`
+        fields (data.root, eval.batch_size, ...) come from the experiment's config `exp`."""
+        values = dict(labels)
         for f in fields(cls):
+            if f.metadata.get("label"):
+                continue
             value = params[f.name]
             if f.name in cls.sections and value is not None:
                 section, key = cls.sections[f.name]
-                value = section.from_params(value, experiment.get(key))
+                value = section.from_params(value, exp.get(key))
             values[f.name] = value
         return cls(**values)
 
@@ -71,21 +87,23 @@ def _name(f) -> str:
 class RegularJob(Job):
     """What a regular model's weights depend on."""
 
-    experiment: str
+    experiment: str = label()
     seed: int  # init and data order
     data: DataSettings
     model: ModelSettings
     recipe: Recipe
 
     @classmethod
-    def of(cls, experiment: str, exp: dict, seed: int) -> RegularJob:
-        """Regular model `seed` of the validated experiment config `exp` named `experiment`."""
+    def of(cls, experiment: str, exp: dict, seed: int, group: str | None = None) -> RegularJob:
+        """Regular model `seed` of the validated experiment config `exp` named `experiment`,
+        trained with the recipe of held-out `group` (None: the experiment's `train:`). The group's
+        name is not part of the job: a model depends on its recipe and seed only."""
         return cls(
             experiment=experiment,
             seed=seed,
             data=DataSettings.of(exp["data"]),
             model=ModelSettings.of(exp["model"]),
-            recipe=Recipe.of(exp["train"]),
+            recipe=Recipe.of(design.group_recipe(exp, group)),
         )
 
 
@@ -93,8 +111,8 @@ class RegularJob(Job):
 class StarJob(Job):
     """What a star model's weights depend on (besides its anchors' bytes)."""
 
-    experiment: str
-    name: str  # the key of `stars:`
+    experiment: str = label()
+    name: str = label()  # the key of `stars:`
     data: DataSettings
     model: ModelSettings
     recipe: Recipe
@@ -138,7 +156,7 @@ class CurveJob(Job):
 class EnsembleJob(Job):
     """What the ensemble / BMA comparison of an experiment depends on (besides the models)."""
 
-    experiment: str
+    experiment: str = label()
     data: DataSettings
     model: ModelSettings
     evaluation: EvalSettings  # BN re-estimation of theta(t), as the curves

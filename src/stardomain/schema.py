@@ -153,9 +153,31 @@ def check_schema(config: dict, schema: dict) -> None:
     jsonschema's own messages print the whole sub-schema; these name the key path, the offending
     value and the allowed values instead. Defaults are filled later by `snakemake.utils.validate`.
     """
+    problems = _problems(config, schema, [])
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def check_group_recipes(config: dict, schema: dict) -> None:
+    """The recipe of every held-out group (`heldout_groups.<g>.train` over the experiment's
+    `train:`) against the schema of `train:`, one message per problem naming the group's key."""
+    train = schema["$defs"]["experiment"]["properties"]["train"]
     problems = []
-    for err in sorted(Draft202012Validator(schema).iter_errors(config), key=lambda e: list(e.path)):
-        at = _key_path(err.absolute_path) or "<config>"
+    for name, exp in config["experiments"].items():
+        for group, spec in (exp.get("heldout_groups") or {}).items():
+            recipe = {**exp["train"], **(spec.get("train") or {})}
+            at = ["experiments", name, "heldout_groups", group, "train"]
+            problems += _problems(recipe, train, at)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _problems(instance, schema: dict, prefix: list) -> list[str]:
+    """One short message per schema problem of `instance`, its key path starting with `prefix`."""
+    problems = []
+    errors = Draft202012Validator(schema).iter_errors(instance)
+    for err in sorted(errors, key=lambda e: list(e.path)):
+        at = _key_path([*prefix, *err.absolute_path]) or "<config>"
         if err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(allowed))
@@ -180,8 +202,7 @@ def check_schema(config: dict, schema: dict) -> None:
             problems.append(f"{at}: name {err.instance!r} must match {err.validator_value}")
         else:
             problems.append(f"{at}: {err.message}")
-    if problems:
-        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+    return problems
 
 
 def configfiles_of(argv: list[str]) -> list[str]:

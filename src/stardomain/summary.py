@@ -79,11 +79,26 @@ def t_label(star: StarSettings) -> str:
     return "U[0,1]"
 
 
+def with_recipes(barriers: pd.DataFrame) -> pd.DataFrame:
+    """`barriers` with the recipe of each side (barrier CSVs written before recipes were recorded
+    hold only the experiment's own: `design.MAIN_RECIPE`)."""
+    out = barriers.copy()
+    for side in ("a", "b"):
+        if f"recipe_{side}" not in out:
+            out[f"recipe_{side}"] = design.MAIN_RECIPE
+    return out
+
+
 def star_barriers(barriers: pd.DataFrame, designs: pd.DataFrame) -> pd.DataFrame:
     """Per (experiment, star): permuted star-held-out barriers (mean, std, pairs), the star's own
-    train/test loss and test accuracy, the experiment's regular-regular barriers, and its design."""
+    train/test loss and test accuracy, the experiment's regular-regular barriers, and its design.
+    Only models of the experiment's own recipe: held-out groups are Table 1's."""
     rows = []
-    permuted = barriers[barriers["alignment"] == "permuted"]
+    permuted = with_recipes(barriers[barriers["alignment"] == "permuted"])
+    own = (permuted["recipe_a"] == design.MAIN_RECIPE) & (
+        permuted["recipe_b"] == design.MAIN_RECIPE
+    )
+    permuted = permuted[own]
     for (exp, star), part in permuted[permuted["kind"] == "star-heldout"].groupby(
         ["experiment", "a"], sort=False
     ):

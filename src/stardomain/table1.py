@@ -1,12 +1,17 @@
 """The paper's Table 1 (train-loss barriers) and Table 3 (test loss) from barrier rows.
 
-One row per (experiment, star): star-held-out vs regular-regular barriers after permutation, as
+One row per (experiment, star, held-out recipe): the star-held-out barriers of the held-out models
+trained with that recipe (`train`: the experiment's own; else a held-out group's) vs the
+regular-regular barriers between the anchors and those same held-out models, after permutation, as
 mean, std and number of pairs; their ratio with a model-level 95 % interval and the p-value of a
 one-sided model-level test (stardomain.inference; docs/method.md, section 4); how many distinct
 models stand behind them (held-out models, pair anchors, star seeds); the evaluation shortcuts the
 experiment's curves used (summary.eval_shortcuts); the endpoint models' train loss and test
-accuracy. Replicates of a star (`stars.<name>.replicates`) are pooled into its row, with the range
-of their ratios.
+accuracy, and the star's minus the held-out models'. Replicates of a star
+(`stars.<name>.replicates`) are pooled into its row, with the range of their ratios. Next to the
+ratio's baseline (anchors x held-out, across the two recipes) stand the regular-regular baselines
+within the anchors' recipe and within the held-out recipe (docs/configuration.md, "Held-out models
+trained with other recipes").
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from stardomain import design, inference
+from stardomain.summary import with_recipes
 
 # A factor whose spread the interval estimates (held-out models always; anchors and star seeds
 # when there are 2 or more) needs 3 levels: with 2 it has 1 degree of freedom (t quantile 12.7).
@@ -89,6 +95,19 @@ def _ratio_columns(star: pd.DataFrame, regular: pd.DataFrame, col: str) -> dict:
     }
 
 
+def heldout_recipes(part: pd.DataFrame) -> list[str]:
+    """The recipes of an experiment's held-out models: its own first, then its held-out groups."""
+    found = list(dict.fromkeys(part.loc[part["kind"] == "star-heldout", "recipe_b"]))
+    return sorted(found, key=lambda r: r != design.MAIN_RECIPE)
+
+
+def _baseline(regular: pd.DataFrame, col: str, recipe_a: str, recipe_b: str, name: str) -> dict:
+    """Mean, std and pair count of the regular-regular barriers between two recipes."""
+    pairs = regular[(regular["recipe_a"] == recipe_a) & (regular["recipe_b"] == recipe_b)]
+    mean, std, n = _stats(pairs[col]) if len(pairs) else (np.nan, np.nan, 0)
+    return {f"{name}_{col}_mean": mean, f"{name}_{col}_std": std, f"{name}_{col}_pairs": n}
+
+
 def table1(barriers: pd.DataFrame, designs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Summarise a barriers table (rows as written by the curve jobs) per experiment and star.
 
@@ -100,41 +119,59 @@ def table1(barriers: pd.DataFrame, designs: pd.DataFrame | None = None) -> pd.Da
     shortcuts = {}
     if designs is not None and "eval_shortcuts" in designs:
         shortcuts = dict(zip(designs["experiment"], designs["eval_shortcuts"], strict=True))
-    permuted = barriers[barriers["alignment"] == "permuted"]
+    permuted = with_recipes(barriers[barriers["alignment"] == "permuted"])
+    main = design.MAIN_RECIPE
+    for (exp, star, recipe), star_part, regulars in _row_parts(permuted, groups):
+        regular = regulars[(regulars["recipe_a"] == main) & (regulars["recipe_b"] == recipe)]
+        row = dict(experiment=exp, star=star, heldout_recipe=recipe)
+        for split in SPLITS:
+            col = f"barrier_loss_{split}"
+            s_mean, s_std, s_n = _stats(star_part[col])
+            r_mean, r_std, r_n = _stats(regular[col])
+            row |= {
+                f"star_heldout_{col}_mean": s_mean,
+                f"star_heldout_{col}_std": s_std,
+                f"regular_regular_{col}_mean": r_mean,
+                f"regular_regular_{col}_std": r_std,
+                **_ratio_columns(star_part, regular, col),
+                **_baseline(regulars, col, main, main, "regular_within_anchors_recipe"),
+                **_baseline(regulars, col, recipe, recipe, "regular_within_heldout_recipe"),
+            }
+        counts = dict(
+            n_heldout_models=len(set(star_part["b"]) | set(regular["b"])),
+            n_pair_anchors=regular["a"].nunique(),
+            n_star_replicates=star_part["a"].nunique(),
+        )
+        row |= dict(n_star_heldout_pairs=s_n, n_regular_regular_pairs=r_n, **counts)
+        row["interval_note"] = interval_note(
+            counts["n_heldout_models"], counts["n_pair_anchors"], counts["n_star_replicates"]
+        )
+        row["eval_shortcuts"] = shortcuts.get(exp, "none")
+        # endpoint metrics: the star is model a; regular models are the held-out b's
+        row["star_train_loss"] = float(star_part["loss_train_a"].mean())
+        row["star_test_accuracy"] = float(star_part["accuracy_test_a"].mean())
+        row["regular_train_loss_mean"] = float(star_part["loss_train_b"].mean())
+        row["regular_test_accuracy_mean"] = float(star_part["accuracy_test_b"].mean())
+        row["star_minus_regular_train_loss"] = (
+            row["star_train_loss"] - row["regular_train_loss_mean"]
+        )
+        row["star_minus_regular_test_accuracy"] = (
+            row["star_test_accuracy"] - row["regular_test_accuracy_mean"]
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _row_parts(permuted: pd.DataFrame, groups: dict[tuple[str, str], str]):
+    """((experiment, star, held-out recipe), its star-held-out rows, the experiment's regular-
+    regular rows) per row of Table 1: a star's replicates pooled, the experiment's own recipe first."""
     for exp, part in permuted.groupby("experiment", sort=True):
-        regular = part[part["kind"] == "regular-regular"]
+        regulars = part[part["kind"] == "regular-regular"]
         stars = part[part["kind"] == "star-heldout"]
         base = stars["a"].map(lambda s, exp=exp: groups.get((exp, s), s))
         for star, star_part in stars.groupby(base, sort=True):
-            row = dict(experiment=exp, star=star)
-            for split in SPLITS:
-                col = f"barrier_loss_{split}"
-                s_mean, s_std, s_n = _stats(star_part[col])
-                r_mean, r_std, r_n = _stats(regular[col])
-                row |= {
-                    f"star_heldout_{col}_mean": s_mean,
-                    f"star_heldout_{col}_std": s_std,
-                    f"regular_regular_{col}_mean": r_mean,
-                    f"regular_regular_{col}_std": r_std,
-                    **_ratio_columns(star_part, regular, col),
-                }
-            counts = dict(
-                n_heldout_models=len(set(star_part["b"]) | set(regular["b"])),
-                n_pair_anchors=regular["a"].nunique(),
-                n_star_replicates=star_part["a"].nunique(),
-            )
-            row |= dict(n_star_heldout_pairs=s_n, n_regular_regular_pairs=r_n, **counts)
-            row["interval_note"] = interval_note(
-                counts["n_heldout_models"], counts["n_pair_anchors"], counts["n_star_replicates"]
-            )
-            row["eval_shortcuts"] = shortcuts.get(exp, "none")
-            # endpoint metrics: the star is model a; regular models are the held-out b's
-            row["star_train_loss"] = float(star_part["loss_train_a"].mean())
-            row["star_test_accuracy"] = float(star_part["accuracy_test_a"].mean())
-            row["regular_train_loss_mean"] = float(star_part["loss_train_b"].mean())
-            row["regular_test_accuracy_mean"] = float(star_part["accuracy_test_b"].mean())
-            rows.append(row)
-    return pd.DataFrame(rows)
+            for recipe in heldout_recipes(part):
+                yield (exp, star, recipe), star_part[star_part["recipe_b"] == recipe], regulars
 
 
 # ---- Markdown ------------------------------------------------------------------------------------
@@ -180,21 +217,29 @@ def _pm(mean: float, std: float) -> str:
     return f"{mean:.3f} ± {std:.3f}"
 
 
+def _within_cell(r: dict, col: str) -> str:
+    """Mean regular-regular barriers within the anchors' recipe / within the held-out recipe
+    (the same pairs as the ratio's baseline when the held-out models share the anchors' recipe)."""
+    means = [r[f"regular_within_{who}_recipe_{col}_mean"] for who in ("anchors", "heldout")]
+    return " / ".join("–" if np.isnan(m) else f"{m:.3f}" for m in means)
+
+
 def table1_markdown(table: pd.DataFrame) -> str:
     """The paper-style rendering: barriers as mean ± std, ratio [95 % model-level interval], the
     test's p-value, pairs and models, endpoint metrics; marks and their footnotes below."""
     head = (
-        "| experiment | star | train-loss barrier star–held-out | regular–regular "
-        "| ratio [95 % CI] | p | test-loss barrier star–held-out | regular–regular "
-        "| ratio [95 % CI] | p | pairs (star / regular) | models (held-out / anchors / star seeds) "
-        "| star train loss | star test acc. (%) | regular test acc. (%) |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| experiment | star | held-out recipe | train-loss barrier star–held-out "
+        "| regular–regular | ratio [95 % CI] | p | within recipes (anchors / held-out) "
+        "| test-loss barrier star–held-out | regular–regular | ratio [95 % CI] | p "
+        "| pairs (star / regular) | models (held-out / anchors / star seeds) "
+        "| train loss star / held-out (Δ) | test acc. (%) star / held-out (Δ) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines, used = [], set()
     for r in table.itertuples(index=False):
         r = r._asdict()
         shortcut = _shortcut(r["eval_shortcuts"])
-        cells = [r["experiment"] + (" ˢ" if shortcut else ""), r["star"]]
+        cells = [r["experiment"] + (" ˢ" if shortcut else ""), r["star"], r["heldout_recipe"]]
         used |= set(_marks(r)) | ({"ˢ"} if shortcut else set())
         for split in SPLITS:
             col = f"barrier_loss_{split}"
@@ -204,16 +249,23 @@ def table1_markdown(table: pd.DataFrame) -> str:
                 _ratio_cell(r, col),
                 _p_cell(r[f"ratio_{col}_p_value"]),
             ]
+            if split == "train":
+                cells.append(_within_cell(r, col))
         cells += [
             f"{r['n_star_heldout_pairs']} / {r['n_regular_regular_pairs']}",
             f"{r['n_heldout_models']} / {r['n_pair_anchors']} / {r['n_star_replicates']}",
-            f"{r['star_train_loss']:.3f}",
-            f"{100 * r['star_test_accuracy']:.1f}",
-            f"{100 * r['regular_test_accuracy_mean']:.1f}",
+            f"{r['star_train_loss']:.3f} / {r['regular_train_loss_mean']:.3f} "
+            f"({r['star_minus_regular_train_loss']:+.3f})",
+            f"{100 * r['star_test_accuracy']:.1f} / {100 * r['regular_test_accuracy_mean']:.1f} "
+            f"({100 * r['star_minus_regular_test_accuracy']:+.1f})",
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     notes = [
-        "\nRatio: mean star–held-out / mean regular–regular barrier; 95 % CI: model-level interval "
+        "\nRatio: mean star–held-out / mean regular–regular barrier, the regular–regular pairs "
+        "between the anchors and the row's held-out models (held-out recipe `train`: the anchors' "
+        "own; otherwise a held-out group's); within recipes: mean regular–regular train-loss "
+        "barrier of pairs within the anchors' recipe / within the held-out recipe. 95 % CI: "
+        "model-level interval "
         "(held-out models, anchors and star seeds as random effects, not pairs); p: one-sided "
         "model-level test that star–held-out barriers are lower (log scale); docs/method.md, "
         "section 4. –: no test (a barrier of 0 has no logarithm)."

@@ -37,15 +37,17 @@ wildcard_constraints:
     exp="[A-Za-z0-9][A-Za-z0-9_]*",
     seed=r"\d+",
     star="[A-Za-z0-9_]+",
-    a=r"(regular-\d+|star-[A-Za-z0-9_]+)",
-    b=r"regular-\d+",
+    regular=r"regular(_[A-Za-z0-9_]+)?",
+    a=r"(regular(_[A-Za-z0-9_]+)?-\d+|star-[A-Za-z0-9_]+)",
+    b=r"regular(_[A-Za-z0-9_]+)?-\d+",
 
 
 def model_path(exp, model_id):
-    """File of a model id (regular-<seed> or star-<name>): the output of its training rule."""
+    """File of a model id (regular-<seed>, regular_<group>-<seed>, star-<name>): the output of
+    its training rule."""
     role, name = model_id.split("-", 1)
-    if role == "regular":
-        return expand(rules.train_regular.output.model, exp=exp, seed=name)[0]
+    if role.startswith("regular"):
+        return expand(rules.train_regular.output.model, exp=exp, regular=role, seed=name)[0]
     return expand(rules.train_star.output.model, exp=exp, star=name)[0]
 
 
@@ -125,8 +127,10 @@ def code_params(exp):
 # Keys that change no number (data.root, data.workers, eval.batch_size...) are not in params; the
 # scripts take them from the config (Job.from_params).
 @cache
-def regular_params(exp, seed):
-    return RegularJob.of(exp, EXPERIMENTS[exp], int(seed)).params()
+def regular_params(exp, regular, seed):
+    """`regular`: the model's folder, regular or regular_<held-out group>."""
+    group = regular.removeprefix("regular_") if regular != "regular" else None
+    return RegularJob.of(exp, EXPERIMENTS[exp], int(seed), group).params()
 
 
 @cache
@@ -148,20 +152,11 @@ def pair_paths(exp, output):
     ]
 
 
-def pair_kind(wildcards):
-    """Pair kind of a curve job: regular-regular, star-heldout or star-anchor."""
-    if wildcards.a.startswith("regular-"):
-        return "regular-regular"
-    heldout = design.heldout(EXPERIMENTS[wildcards.exp])
-    seed = int(wildcards.b.split("-", 1)[1])
-    return "star-heldout" if seed in heldout else "star-anchor"
-
-
 def pair_params(wildcards, alignment):
     """The identity of a pair, copied into its curve and barrier rows."""
     return dict(
         experiment=wildcards.exp,
-        kind=pair_kind(wildcards),
+        kind=design.pair_kind(EXPERIMENTS[wildcards.exp], wildcards.a, wildcards.b),
         alignment=alignment,
         a=wildcards.a,
         b=wildcards.b,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from stardomain import plots, summary, table1
+from stardomain import design, plots, summary, table1
 from stardomain.io import atomic_path
 from stardomain.settings import ModelSettings, PlotStyle, StarSettings
 
@@ -93,9 +93,12 @@ def write_fig2(
     style: PlotStyle,
     stars=None,
 ) -> None:
-    """Figure 2 from experiment curve CSVs; the design CSVs say which used evaluation shortcuts."""
+    """Figure 2 from experiment curve CSVs; the design CSVs say which used evaluation shortcuts.
+    Only pairs of models of the experiment's own recipe: held-out groups are Table 1's rows."""
     shortcuts = _shortcuts(_read(design_paths))
-    plots.fig2(_read(curve_paths), out_paths, style, stars, shortcuts=shortcuts)
+    curves = summary.with_recipes(_read(curve_paths))
+    own = (curves["recipe_a"] == design.MAIN_RECIPE) & (curves["recipe_b"] == design.MAIN_RECIPE)
+    plots.fig2(curves[own], out_paths, style, stars, shortcuts=shortcuts)
 
 
 def _stars(barrier_paths: list[str], design_paths: list[str]) -> pd.DataFrame:

@@ -109,7 +109,13 @@ def run_curve(
     state_a = load_state(a_path, arch, device, pair.a)
     state_b = load_state(b_path, arch, device, pair.b)
     pair_row = dict(
-        experiment=experiment, kind=pair.kind, alignment=pair.alignment, a=pair.a, b=pair.b
+        experiment=experiment,
+        kind=pair.kind,
+        alignment=pair.alignment,
+        a=pair.a,
+        b=pair.b,
+        recipe_a=pair.recipe_a,  # which recipe each side was trained with (design.recipe_of)
+        recipe_b=pair.recipe_b,
     )
     row = dict(pair_row, matcher="none", fraction_moved=0.0, max_abs_output_change=0.0)
     model = new_model(job.model, data, 0, device)  # evaluation loads every state into it
