@@ -47,7 +47,9 @@ def model_path(exp, model_id):
     its training rule."""
     role, name = model_id.split("-", 1)
     if role.startswith("regular"):
-        return expand(rules.train_regular.output.model, exp=exp, regular=role, seed=name)[0]
+        return expand(
+            rules.train_regular.output.model, exp=exp, regular=role, seed=name
+        )[0]
     return expand(rules.train_star.output.model, exp=exp, star=name)[0]
 
 

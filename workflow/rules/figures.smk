@@ -24,7 +24,9 @@ rule describe_stars:
         },
         model=lambda wc: ModelSettings.of(EXPERIMENTS[wc.exp]["model"]).params(),
         n_heldout=lambda wc: EXPERIMENTS[wc.exp]["n_heldout"],
-        shortcuts=lambda wc: eval_shortcuts(EvalSettings.of(EXPERIMENTS[wc.exp]["eval"])),
+        shortcuts=lambda wc: eval_shortcuts(
+            EvalSettings.of(EXPERIMENTS[wc.exp]["eval"])
+        ),
     script:
         "../scripts/describe_stars.py"
 
