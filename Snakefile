@@ -2,6 +2,7 @@
 
 Path grammar (every output is a file; <exp> is a key of config["experiments"]):
   results/<exp>/regular/<seed>.pt                   regular model trained from <seed>
+  results/<exp>/regular_<group>/<seed>.pt           held-out model of heldout_groups.<group> (its recipe)
   results/<exp>/star/<star>.pt                      star model (Starlight) named <star> in config
   results/<exp>/{regular/<seed>,star/<star>}.metrics.csv   per-epoch metrics of that model
   results/<exp>/perm/<a>~<b>.pt                     permutation moving model <b> onto model <a>
@@ -18,7 +19,7 @@ Path grammar (every output is a file; <exp> is a key of config["experiments"]):
   logs/...                                          one log per job, mirroring the output path
   store/<2 hex>/<sha256>.pt (+ .json)               model store (config key `store`): every trained
                                                     model by digest; a rerun restores, never retrains
-Model ids: regular-<seed> | star-<star>.  <alignment>: naive | permuted.
+Model ids: regular-<seed> | regular_<group>-<seed> | star-<star>.  <alignment>: naive | permuted.
 """
 
 import os

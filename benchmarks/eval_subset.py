@@ -27,6 +27,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,9 @@ import torch
 import yaml
 from snakemake.utils import validate
 
+from stardomain import design
+from stardomain.jobs import CurveJob
+from stardomain.settings import EvalSettings
 from stardomain.stages.pairs import run_curve
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,10 +52,12 @@ def experiment(name: str, path: Path = REPO / "config.yaml") -> dict:
     return config["experiments"][name]
 
 
-def run_pairs(workdir: Path, exp_name: str, per_kind: int | None) -> list[tuple[str, str]]:
-    """(pair 'a~b', kind) of the run's permuted pairs, at most `per_kind` of each kind."""
+def run_pairs(
+    workdir: Path, exp_name: str, per_kind: int | None, kinds: list[str]
+) -> list[tuple[str, str]]:
+    """(pair 'a~b', kind) of the run's permuted pairs of `kinds`, at most `per_kind` of each."""
     rows = pd.read_csv(workdir / f"results/{exp_name}/barriers.csv")
-    rows = rows[rows["alignment"] == "permuted"]
+    rows = rows[(rows["alignment"] == "permuted") & rows["kind"].isin(kinds)]
     if per_kind is not None:
         rows = rows.groupby("kind", sort=False).head(per_kind)
     return [
@@ -59,27 +65,20 @@ def run_pairs(workdir: Path, exp_name: str, per_kind: int | None) -> list[tuple[
     ]
 
 
-def kind_of(pair: str, exp: dict) -> str:
-    """Pair kind from the ids: regular-regular, star-heldout or star-anchor."""
-    a, b = pair.split("~")
-    if a.startswith("regular-"):
-        return "regular-regular"
-    heldout = exp["seeds"][len(exp["seeds"]) - exp["n_heldout"] :]
-    return "star-heldout" if int(b.split("-", 1)[1]) in heldout else "star-anchor"
-
-
-def barrier_row(workdir: Path, exp_name: str, exp: dict, pair: str, eval_cfg: dict) -> dict:
-    """One permuted pair's barrier row under `eval_cfg`, and the seconds its curve took."""
+def barrier_row(
+    workdir: Path, exp_name: str, exp: dict, pair: str, evaluation: EvalSettings
+) -> dict:
+    """One permuted pair's barrier row under `evaluation`, and the seconds its curve took."""
     a, b = pair.split("~")
     models = {m: workdir / f"results/{exp_name}/{m.split('-', 1)[0]}/{m.split('-', 1)[1]}.pt"
               for m in (a, b)}  # fmt: skip
-    settings = dict(data=exp["data"], model=exp["model"], eval=eval_cfg)
-    ids = dict(experiment=exp_name, kind="", alignment="permuted", a=a, b=b)
+    job = replace(CurveJob.of(exp, permuted=True), evaluation=evaluation)
+    ids = design.Pair(design.pair_kind(exp, a, b), "permuted", a, b)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         perm = str(workdir / f"results/{exp_name}/perm/{pair}.pt")
         run_curve(f"{tmp}/curve.csv", f"{tmp}/barrier.csv", str(models[a]), str(models[b]),
-                  settings, ids, "cpu", perm_path=perm)  # fmt: skip
+                  job, exp_name, ids, "cpu", perm_path=perm)  # fmt: skip
         seconds = time.perf_counter() - start
         row = pd.read_csv(f"{tmp}/barrier.csv").iloc[0]
     return dict({k: float(row[k]) for k in BARRIERS}, seconds=seconds)
@@ -108,20 +107,22 @@ def main() -> None:
     which.add_argument("--pairs", nargs="+", help="a~b ids of permuted pairs")
     which.add_argument("--all", action="store_true", help="every permuted pair of the run")
     parser.add_argument("--per-kind", type=int, help="with --all: at most this many per kind")
+    parser.add_argument("--kinds", nargs="+", default=["regular-regular", "star-heldout"],
+                        help="with --all: the pair kinds (Table 1's by default)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     exp = experiment(args.experiment, args.config)
     if args.all:
-        pairs = run_pairs(args.workdir, args.experiment, args.per_kind)
+        pairs = run_pairs(args.workdir, args.experiment, args.per_kind, args.kinds)
     else:
         chosen = args.pairs or ["regular-0~regular-10", "star-main~regular-10"]
-        pairs = [(p, kind_of(p, exp)) for p in chosen]
-    shortcut = exp["eval"]
-    full = dict(shortcut, **{k: None for k in SHORTCUTS})
-    print(f"{args.experiment}: shortcut { ({k: shortcut.get(k) for k in SHORTCUTS}) } vs full "
-          f"protocol, {len(pairs)} permuted pairs")  # fmt: skip
+        pairs = [(p, design.pair_kind(exp, *p.split("~"))) for p in chosen]
+    shortcut = EvalSettings.of(exp["eval"])
+    full = replace(shortcut, **{k: None for k in SHORTCUTS})
+    print(f"{args.experiment}: shortcut { ({k: getattr(shortcut, k) for k in SHORTCUTS}) } vs "
+          f"full protocol, {len(pairs)} permuted pairs")  # fmt: skip
     out = []
     for pair, kind in pairs:
         rows = {name: barrier_row(args.workdir, args.experiment, exp, pair, cfg)
