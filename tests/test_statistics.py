@@ -212,3 +212,47 @@ def test_shortcuts_come_from_the_config_and_reach_the_design_table():
     note = plots.shortcut_note({"digits": "none", "fmnist_cnn": "bn_batches=20"})
     assert "fmnist_cnn: bn_batches=20" in note and "digits" not in note
     assert plots.shortcut_note({"digits": "none"}) == ""
+
+
+def test_an_interval_with_under_two_degrees_of_freedom_is_marked_and_bounded():
+    table = table1.table1(_rows(), _designs())
+    assert (table["ratio_barrier_loss_train_df"] >= table1.MIN_DF).all()
+    assert "‡" not in table1.table1_markdown(table)
+    wide = table.assign(
+        ratio_barrier_loss_train_df=0.5,
+        ratio_barrier_loss_train_ci_low=1e-7,
+        ratio_barrier_loss_train_ci_high=2e6,
+    )
+    text = table1.table1_markdown(wide)
+    assert "[< 0.01, > 100]‡" in text and "\n‡ fewer than 1 degree of freedom" in text
+
+
+def test_held_out_recipes_get_rows_with_their_baselines():
+    """A held-out group's rows: its star-held-out pairs against the anchors x group pairs, with
+    the baselines within the anchors' recipe and within the group's recipe beside them."""
+    rows = _rows().assign(recipe_a="train", recipe_b="train")
+    group = rows[rows["kind"] != "regular-regular"].copy()
+    group = pd.concat([group, rows[rows["kind"] == "regular-regular"]])
+    group["b"] = group["b"].str.replace("regular-", "regular_adam-")
+    group["recipe_b"] = "adam"
+    group["barrier_loss_train"] *= 2
+    within = rows[rows["kind"] == "regular-regular"].assign(
+        a=lambda t: t["a"].str.replace("regular-", "regular_adam-1"),
+        b=lambda t: t["b"].str.replace("regular-", "regular_adam-"),
+        recipe_a="adam",
+        recipe_b="adam",
+        barrier_loss_train=3.0,
+    )
+    table = table1.table1(pd.concat([rows, group, within]), _designs()).set_index(
+        ["star", "heldout_recipe"]
+    )
+    main, adam = table.loc[("star-main", "train")], table.loc[("star-main", "adam")]
+    assert adam["ratio_barrier_loss_train"] == pytest.approx(main["ratio_barrier_loss_train"])
+    assert adam["regular_regular_barrier_loss_train_mean"] == pytest.approx(
+        2 * main["regular_regular_barrier_loss_train_mean"]
+    )
+    assert adam["regular_within_anchors_recipe_barrier_loss_train_mean"] == pytest.approx(
+        main["regular_regular_barrier_loss_train_mean"]
+    )
+    assert adam["regular_within_heldout_recipe_barrier_loss_train_mean"] == 3.0
+    assert adam["n_heldout_models"] == 3 and adam["n_star_replicates"] == 3

@@ -208,9 +208,6 @@ class ModelSettings(Section):
         return cls(name=name, **values)
 
 
-AMP = ("off", "bf16", "fp16")
-
-
 @dataclass(frozen=True)
 class Recipe(Section):
     """`train:` of an experiment: the training recipe of regular models, whose optimizer and
@@ -228,7 +225,7 @@ class Recipe(Section):
     gamma: float = 0.1
     warmup_epochs: int = 0  # linear warm-up
     label_smoothing: float = 0.0
-    amp: str = "off"  # off | bf16 | fp16 (stardomain.precision)
+    amp: str = "off"  # off | bf16 | fp16 (stardomain.precision.AMP_DTYPES)
     channels_last: bool = False
 
     @classmethod
@@ -293,14 +290,11 @@ class EvalSettings(Section):
         return cls(**dict(values, grid=tuple(float(t) for t in values["grid"])))
 
 
-MATCHERS = ("weight_matching", "rebasin")
-
-
 @dataclass(frozen=True)
 class AlignSettings(Section):
     """`align:` of an experiment: how model b is matched onto model a (docs/alignment.md)."""
 
-    matcher: str = "weight_matching"  # MATCHERS
+    matcher: str = "weight_matching"  # stardomain.perm.MATCHERS
     max_iter: int = 100  # coordinate-descent rounds at most
     seed: int = 0  # order in which permutations are visited
     bn_batch_size: int = 128  # rebasin only: BN re-estimation of the moved model

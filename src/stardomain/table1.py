@@ -27,6 +27,10 @@ from stardomain.summary import with_recipes
 # In the coverage study (benchmarks/coverage.py) the 2 x 2 design still covers, but its median
 # high/low is over 1,000 and its test's power at a true ratio of 0.4 is below 0.2.
 MIN_LEVELS = 3
+# An interval whose variance has fewer degrees of freedom is marked too wide to read (t quantile
+# at df 2: 4.3; at df 1: 12.7; at df 0.5: about 160; a design of 3 held-out models and one star
+# has about 2).
+MIN_DF = 1
 SPLITS = ("train", "test")
 
 
@@ -182,6 +186,10 @@ MARKS = {  # mark -> footnote, shown under the table when a row carries the mark
     "*": f"a factor estimated from fewer than {MIN_LEVELS} models (held-out models, anchors or "
     "star seeds): its spread has at most 1 degree of freedom, so the interval is too wide to read "
     "(or missing with 1 held-out model; docs/method.md, section 4).",
+    "‡": f"fewer than {MIN_DF} degree of freedom: one factor's spread, estimated from 3 to 5 "
+    "models, dominates the interval's variance (Satterthwaite's df of a difference of mean "
+    "squares falls below 1 when the difference nearly cancels), so the interval is too wide to "
+    "read; the test's p stands (docs/method.md, section 4).",
     "ˢ": "evaluated with shortcuts, not the paper's full protocol (their measured error: "
     "docs/method.md, section 3):",
 }
@@ -198,11 +206,20 @@ def _marks(r: dict) -> str:
     return mark + ("†" if r["n_star_replicates"] == 1 or r["n_pair_anchors"] == 1 else "")
 
 
+def _bound(value: float) -> str:
+    """An interval bound with two decimals, or '< 0.01' / '> 100' beyond them."""
+    return "< 0.01" if value < 0.01 else "> 100" if value > 100 else f"{value:.2f}"
+
+
+def _df_mark(r: dict, col: str) -> str:
+    return "‡" if r[f"ratio_{col}_df"] < MIN_DF else ""
+
+
 def _ratio_cell(r: dict, col: str) -> str:
     """'0.48 [0.31, 0.70]' with its marks, plus the per-replicate range of a star's replicates."""
     low, high = r[f"ratio_{col}_ci_low"], r[f"ratio_{col}_ci_high"]
-    interval = "[n/a]" if np.isnan(low) else f"[{low:.2f}, {high:.2f}]"
-    text = f"{r[f'ratio_{col}']:.2f} {interval}{_marks(r)}"
+    interval = "[n/a]" if np.isnan(low) else f"[{_bound(low)}, {_bound(high)}]"
+    text = f"{r[f'ratio_{col}']:.2f} {interval}{_marks(r)}{_df_mark(r, col)}"
     if r["n_star_replicates"] > 1:
         text += f" (replicates {r[f'ratio_{col}_replicate_min']:.2f}–"
         text += f"{r[f'ratio_{col}_replicate_max']:.2f})"
@@ -241,6 +258,7 @@ def table1_markdown(table: pd.DataFrame) -> str:
         shortcut = _shortcut(r["eval_shortcuts"])
         cells = [r["experiment"] + (" ˢ" if shortcut else ""), r["star"], r["heldout_recipe"]]
         used |= set(_marks(r)) | ({"ˢ"} if shortcut else set())
+        used |= {m for split in SPLITS if (m := _df_mark(r, f"barrier_loss_{split}"))}
         for split in SPLITS:
             col = f"barrier_loss_{split}"
             cells += [
