@@ -71,7 +71,9 @@ def test_betons_are_named_by_split_and_settings(tree: Path):
     assert all(p.stat().st_size > 0 for p in paths.values())
     assert not list((tree / "ffcv").glob(".*.tmp"))  # atomic write: no temporary file left
     other = beton_paths(
-        DataSettings.of(dict(name="imagenet", root="x", ffcv=dict(dir="/b", jpeg_quality=80)))
+        DataSettings.of(
+            dict(name="imagenet", root="x", loader="ffcv", ffcv=dict(dir="/b", jpeg_quality=80))
+        )
     )
     assert other["train"] == Path("/b/train_500_0.50_80.beton")
 
