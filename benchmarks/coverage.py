@@ -65,6 +65,9 @@ def structures(names: list[str] | None) -> pd.DataFrame:
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
     design.expand_replicates(config)
+    unknown = sorted(set(names or ()) - set(config["experiments"]))
+    if unknown:
+        raise SystemExit(f"--experiments: {unknown} not in config.yaml's experiments")
     rows = []
     for name, exp in config["experiments"].items():
         if names and name not in names:
@@ -72,7 +75,8 @@ def structures(names: list[str] | None) -> pd.DataFrame:
         first = next(iter(exp["stars"]))
         group = {design.star_id(s) for s, v in exp["stars"].items()
                  if v.get("replicate_of", s) == first}  # fmt: skip
-        pairs = [p for p in design.pairs(exp) if p.alignment == "permuted"]
+        own = [p for p in design.pairs(exp) if design.recipe_of(p.b) == design.MAIN_RECIPE]
+        pairs = [p for p in own if p.alignment == "permuted"]  # held-out groups left out
         regular = [p for p in pairs if p.kind == "regular-regular"]
         star = [p for p in pairs if p.kind == "star-heldout" and p.a in group]
         heldout = {p.b for p in regular}

@@ -119,7 +119,7 @@ def epoch_seconds(cfg, batches, precision, steps_per_epoch, size, device, sync):
         build_model(ModelSettings.of(cfg), IN_SHAPE, 10, 0).to(device)
     ).train()
     opt = make_optimizer(model.parameters(), RECIPE)
-    sched = make_scheduler(opt, RECIPE, RECIPE["epochs"], steps_per_epoch)
+    sched = make_scheduler(opt, RECIPE, RECIPE.epochs, steps_per_epoch)
     scaler = precision.scaler()
 
     def stream():

@@ -170,7 +170,7 @@ def part_barrier(use_rebasin: bool) -> list[dict]:
     data = digits32()
     rows = []
     print(
-        f"\n== 2. train-loss barrier of a trained pair ({RECIPE['epochs']} epochs on digits at 3x32x32)"
+        f"\n== 2. train-loss barrier of a trained pair ({RECIPE.epochs} epochs on digits at 3x32x32)"
     )
     print(f"{'model':<30} {'matcher':<16} {'barrier':>8} {'max|df|':>9} {'moved':>6} {'time s':>7}")
     for label, cfg in SMALL.items():

@@ -24,6 +24,7 @@ import argparse
 import os
 import statistics
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -152,7 +153,7 @@ def epoch_overhead() -> dict[str, float]:
         models = []
         for s in range(21):
             m = build_model(ModelSettings.of(cfg), data.in_shape, 10, s)
-            train_regular(m, data, dict(recipe, epochs=5), s)
+            train_regular(m, data, replace(recipe, epochs=5), s)
             models.append(m.state_dict())
         star, anchors = models[0], models[1:]
         perms = [weight_matching(spec, star, a, seed=0) for a in anchors]

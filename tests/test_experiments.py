@@ -114,7 +114,8 @@ def expected_counts(config: dict, names: list[str]) -> dict[str, int]:
     for name in names:
         exp = config["experiments"][name]
         pairs = design.pairs(exp)
-        counts["train_regular"] += len(exp["seeds"])
+        groups = design.heldout_groups(exp).values()
+        counts["train_regular"] += len(exp["seeds"]) + sum(len(g["seeds"]) for g in groups)
         counts["train_star"] += len(exp["stars"])
         permuted = {(p.a, p.b) for p in pairs if p.alignment == "permuted"}
         counts["align_interpolate"] += len(permuted)  # alignment + permuted curve, one job
