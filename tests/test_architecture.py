@@ -150,6 +150,9 @@ RECORDS = {
     "line": "matplotlib line keyword arguments",
     "r": "one row of Table 1",
     "report": "one epoch's history row",
+    "made_with": "the settings record a model file's provenance must hold (jobs.made_with)",
+    "recorded": "a provenance's settings record, compared with an expected one (io.load_model)",
+    "expected": "the settings record a file must hold (io.record_difference)",
 }
 
 

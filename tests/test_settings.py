@@ -108,3 +108,42 @@ def test_settings_are_frozen():
     star = StarSettings(anchors=(0, 1), epochs=2)
     with pytest.raises(FrozenInstanceError):
         star.epochs = 3
+
+
+@pytest.mark.parametrize("file,name", CASES, ids=[f"{f}:{n}" for f, n in CASES])
+def test_made_with_gives_the_params_of_the_job_that_made_each_model(file, name):
+    """What a loading job expects a file to record (jobs.made_with, from the model id) is what the
+    training job that wrote it recorded (its params), for every model a pair reads."""
+    from stardomain.jobs import made_with
+
+    exp = CONFIGS[file]["experiments"][name]
+    made = {}
+    for seed in exp["seeds"]:
+        made[design.regular_id(seed)] = RegularJob.of(name, exp, seed).params()
+    for group, spec in design.heldout_groups(exp).items():
+        for seed in spec["seeds"]:
+            made[design.regular_id(seed, group)] = RegularJob.of(name, exp, seed, group).params()
+    for star in exp["stars"]:
+        job = StarJob.of(name, exp, star)
+        made[design.star_id(star)] = job.params()
+        for seed in job.star.anchors:  # what Starlight expects of its anchor files
+            assert job.anchor(seed).params() == made[design.regular_id(seed)]
+    for pair in design.pairs(exp):
+        for model in (pair.a, pair.b):
+            assert made_with(name, exp, model) == made[model], model
+
+
+def test_record_difference_names_the_first_key_that_differs():
+    from stardomain.io import record_difference
+
+    file = StarJob.of("digits", CONFIGS["config.yaml"]["experiments"]["digits"], "beta").params()
+    config = StarJob.of("digits", CONFIGS["config.yaml"]["experiments"]["digits"], "main").params()
+    assert record_difference(config, copy.deepcopy(config)) is None
+    assert (
+        record_difference(file, config) == "star.t_sampling: 'beta' in the file, 'uniform' expected"
+    )
+    extra = copy.deepcopy(file)
+    extra["recipe"]["new_key"] = 1
+    assert record_difference(extra, file) == "recipe.new_key is set only in the file"
+    assert record_difference(file, extra) == "recipe.new_key is set only in the job's config"
+    assert record_difference(None, config) == f"settings: None in the file, {config!r} expected"

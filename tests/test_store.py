@@ -133,9 +133,16 @@ def test_a_star_key_digests_its_anchors_bytes(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(star_stage, "train_star", no_training)
     run_train_star(str(out), anchors, STAR, device="cpu", store=store)
     assert sha256(out) == star
-    # an anchor retrained with other settings, same path: the star must be trained again
-    run_train_regular(anchors[1], unit_job(1, lr=0.04), "cpu")
+    # an anchor with other bytes, same path and settings (retrained on another machine, say):
+    # the star must be trained again
+    obj = io.load_model(anchors[1])
+    state = {k: v + 1e-3 if v.is_floating_point() else v for k, v in obj["state"].items()}
+    io.save_model(anchors[1], state, obj["arch"], obj["provenance"], obj["metrics"])
     with pytest.raises(AssertionError, match="trained although"):
+        run_train_star(str(out), anchors, STAR, device="cpu", store=store)
+    # an anchor retrained with other settings than the star's recipe: refused before anything
+    run_train_regular(anchors[1], unit_job(1, lr=0.04), "cpu")
+    with pytest.raises(io.FileFormatError, match=r"regular-1 \(recipe.lr: 0.04 in the file"):
         run_train_star(str(out), anchors, STAR, device="cpu", store=store)
 
 
@@ -208,3 +215,30 @@ def test_a_result_copied_over_another_is_refused_and_the_store_keeps_its_model(
     run_snakemake(tmp_path, tiny_config(), target)
     assert sha256(regular / "0.pt") == seed0
     assert "restored from store" in (tmp_path / "logs/tiny/regular/0.log").read_text()
+
+
+def test_a_star_copied_over_another_is_refused_by_the_pairs_that_read_it(tmp_path: Path):
+    """Real Snakemake: two stars of one experiment differ only in t sampling. `cp beta.pt
+    main.pt` passes the role check (both are stars); the pair jobs that read main.pt compare the
+    file's settings with the config's for star-main and refuse it, naming the key."""
+    from conftest import snakemake
+
+    config = tiny_config()
+    config["experiments"]["tiny"]["stars"] = {"main": {"epochs": 2},
+                                              "beta": {"epochs": 2, "t_sampling": "beta"}}  # fmt: skip
+    snakemake(tmp_path, config)
+    stars = tmp_path / "results/tiny/star"
+    before = {p.name: sha256(p) for p in (tmp_path / "results/tiny/curves").rglob("*.csv")}
+    shutil.copyfile(stars / "beta.pt", stars / "main.pt")  # a new file with a new time
+    proc = snakemake(tmp_path, config, "--keep-going", check=False)
+    assert proc.returncode != 0
+    logs = "".join(p.read_text() for p in (tmp_path / "logs/tiny").rglob("star-main~*.log"))
+    assert (
+        "made with other settings than the config gives star-main (star.t_sampling: 'beta' in "
+        "the file, 'uniform' expected)" in logs
+    ), logs[-3000:]
+    after = {p.name: sha256(p) for p in (tmp_path / "results/tiny/curves").rglob("*.csv")}
+    assert {n: after.get(n) for n in before if "star-beta" in n} == {
+        n: h for n, h in before.items() if "star-beta" in n
+    }  # the other star's pairs are untouched
+    assert not any(after.get(n) != h for n, h in before.items() if "star-main" in n and n in after)

@@ -17,6 +17,7 @@ import secrets
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -125,20 +126,56 @@ def is_model(provenance: dict, model: str) -> bool:
     return provenance.get("role") == "regular" and str(provenance.get("seed")) == name
 
 
-def load_model(path: str | os.PathLike, arch: dict | None = None, model: str | None = None) -> dict:
+def record_difference(recorded: Any, expected: Any, at: str = "") -> str | None:
+    """Where two records of settings (plain nested dicts, as a provenance's `settings`) first
+    differ: `key.path: A in the file, B expected`, or None where they are equal."""
+    if isinstance(recorded, dict) and isinstance(expected, dict):
+        for key in sorted(set(recorded) | set(expected)):
+            where = f"{at}.{key}" if at else key
+            if key not in recorded or key not in expected:
+                side = "the file" if key in recorded else "the job's config"
+                return f"{where} is set only in {side}"
+            diff = record_difference(recorded[key], expected[key], where)
+            if diff:
+                return diff
+        return None
+    where = at or "settings"
+    return (
+        None
+        if recorded == expected
+        else f"{where}: {recorded!r} in the file, {expected!r} expected"
+    )
+
+
+def load_model(
+    path: str | os.PathLike,
+    arch: dict | None = None,
+    model: str | None = None,
+    made_with: dict | None = None,
+) -> dict:
     """Read a model file; if `arch` is given, refuse a file trained for another architecture; if
     `model` (a model id, `is_model`) is given, refuse a file whose provenance names another model
-    (a result copied or moved over another), naming both."""
+    (a result copied or moved over another), naming both; if `made_with` (the `params()` of the job that
+    made the model, as its provenance records them: `stardomain.jobs.made_with`) is given, refuse a file made with other settings,
+    naming the first key that differs."""
     obj = _load(path, MODEL_FORMAT)
     if arch is not None and obj["arch"] != arch:
         raise FileFormatError(
             f"{path}: architecture {obj['arch']} does not match the expected {arch}"
         )
+    fix = "Delete it and rerun: the right model is restored from the store or trained again"
     if model is not None and not is_model(obj["provenance"], model):
         raise FileFormatError(
             f"{path}: holds the {model_id(obj['provenance'])} (its provenance), but this job "
-            f"reads it as {model}; was a result file copied or moved over another? Delete it "
-            "and rerun: the right model is restored from the store or trained again"
+            f"reads it as {model}; was a result file copied or moved over another? {fix}"
+        )
+    recorded = obj["provenance"].get("settings")
+    diff = made_with is not None and record_difference(recorded, made_with)
+    if diff:
+        raise FileFormatError(
+            f"{path}: made with other settings than the config gives {model or 'this model'} "
+            f"({diff}); was a result file copied over another, or was its config changed without "
+            f"rerunning its job (--rerun-triggers mtime, --touch)? {fix}"
         )
     return obj
 

@@ -131,6 +131,28 @@ class StarJob(Job):
             align=AlignSettings.of(exp["align"]).for_starlight(),
         )
 
+    def anchor(self, seed: int) -> RegularJob:
+        """The job of anchor `seed`: a regular model of the star's data, model and recipe."""
+        return RegularJob(
+            experiment=self.experiment,
+            seed=seed,
+            data=self.data,
+            model=self.model,
+            recipe=self.recipe,
+        )
+
+
+def made_with(experiment: str, exp: dict, model: str) -> dict:
+    """The settings the file of model id `model` (stardomain.design's ids) must have been made
+    with under the validated experiment config `exp`: its job's `params()`, which the model's
+    provenance records (`io.load_model(settings=...)` compares them)."""
+    role, _, rest = model.partition("-")
+    if role == "star":
+        return StarJob.of(experiment, exp, rest).params()
+    recipe = design.recipe_of(model)
+    group = None if recipe == design.MAIN_RECIPE else recipe
+    return RegularJob.of(experiment, exp, int(rest), group).params()
+
 
 @dataclass(frozen=True)
 class CurveJob(Job):

@@ -51,10 +51,15 @@ def new_model(model: ModelSettings, data: Data, seed: int, device) -> torch.nn.M
     return build_model(model, data.in_shape, data.num_classes, seed).to(device)
 
 
-def load_state(path: str, arch: dict, device, model: str | None = None) -> dict[str, torch.Tensor]:
+def load_state(
+    path: str, arch: dict, device, model: str | None = None, made_with: dict | None = None
+) -> dict[str, torch.Tensor]:
     """The weights of a model file, checked against `arch` (`arch_of`) and, if given, against
-    `model` (the model id the job reads it as: `io.load_model`), on `device`."""
-    return {k: v.to(device) for k, v in io.load_model(path, arch, model)["state"].items()}
+    `model` (the model id the job reads it as) and the settings that made it (`made_with`:
+    `io.load_model`),
+    on `device`."""
+    obj = io.load_model(path, arch, model, made_with)
+    return {k: v.to(device) for k, v in obj["state"].items()}
 
 
 def reporter(

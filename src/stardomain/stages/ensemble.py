@@ -3,6 +3,8 @@ star domain (`stardomain.ensemble.compare`), from model files to one CSV."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from stardomain import io
@@ -21,16 +23,19 @@ def run_ensemble(
     paths: dict[str, str],
     job: EnsembleJob,
     device: str,
+    made_with: Mapping[str, dict] | None = None,
 ) -> None:
     """heldout/stars map model ids to files, anchors maps a star id to its anchor ids, and `paths`
-    maps every anchor id to its file. Writes one CSV row per evaluation.
+    maps every anchor id to its file; `made_with`: model id -> the settings its file must have
+    been made with (stardomain.jobs.made_with). Writes one CSV row per evaluation.
     """
     device = resolve_device(device)
     data = load_data(job.data, device)
     arch = arch_of(job.model, data)
+    made_with = made_with or {}
 
     def load(path: str, model_id: str) -> State:  # refuses a file that is not that model
-        return load_state(path, arch, device, model_id)
+        return load_state(path, arch, device, model_id, made_with.get(model_id))
 
     model = new_model(job.model, data, 0, device)
     star_states = {

@@ -4,6 +4,7 @@ experiment's CSVs of all pairs (docs/method.md, "Barriers"; docs/alignment.md)."
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import pandas as pd
 import torch
@@ -96,18 +97,21 @@ def run_curve(
     perm_path: str | None = None,
     progress=None,
     data: Data | None = None,
+    made_with: Mapping[str, dict] | None = None,
 ) -> None:
     """Interpolate a -> b (b permuted onto a when `perm_path` is given); write curve and barrier row.
 
     `experiment` and `pair` (kind, alignment, a, b) are copied into the rows; `data`: the loaded
-    `job.data` (None: load it).
+    `job.data` (None: load it); `made_with`: model id -> the settings its file must have been made
+    with (stardomain.jobs.made_with; a model not in it is checked by its id only).
     """
     device = resolve_device(device)
     data = load_data(job.data, device) if data is None else data
     arch = arch_of(job.model, data)
     # each file must be the model the pair names (its provenance: io.load_model)
-    state_a = load_state(a_path, arch, device, pair.a)
-    state_b = load_state(b_path, arch, device, pair.b)
+    made_with = made_with or {}
+    state_a = load_state(a_path, arch, device, pair.a, made_with.get(pair.a))
+    state_b = load_state(b_path, arch, device, pair.b, made_with.get(pair.b))
     pair_row = dict(
         experiment=experiment,
         kind=pair.kind,
@@ -157,13 +161,14 @@ def run_align_interpolate(
     device: str,
     *,
     progress=None,
+    made_with: Mapping[str, dict] | None = None,
 ) -> None:
     """A permuted pair: `run_align` (b onto a), then `run_curve` with that permutation.
 
-    `experiment`, `pair` as in `run_curve`. The data set is loaded once.
+    `experiment`, `pair`, `made_with` as in `run_curve`. The data set is loaded once.
     """
     for path, model_id in ((a_path, pair.a), (b_path, pair.b)):  # before aligning them
-        io.load_model(path, model=model_id)
+        io.load_model(path, model=model_id, made_with=(made_with or {}).get(model_id))
     device = resolve_device(device)
     data = load_data(job.data, device)
     run_align(out_perm, a_path, b_path, job, device, data=data)
@@ -179,6 +184,7 @@ def run_align_interpolate(
         perm_path=out_perm,
         progress=progress,
         data=data,
+        made_with=made_with,
     )
 
 

@@ -42,8 +42,8 @@ def run_train_star(
     device = resolve_device(device)
     data = load_data(job.data, device)
     arch = arch_of(job.model, data)
-    anchors = [  # each file must be the anchor the star names (its provenance)
-        load_state(p, arch, device, design.regular_id(seed))
+    anchors = [  # each file must be the anchor the star names, made with the star's recipe
+        load_state(p, arch, device, design.regular_id(seed), job.anchor(seed).params())
         for p, seed in zip(anchor_paths, star.anchors, strict=True)
     ]
     model = new_model(job.model, data, star.seed, device)
