@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,11 +17,16 @@ import pytest
 from conftest import REPO, snakemake, tiny_config
 
 
-def bench(*args: str, cwd: Path | None = None) -> str:
-    """Run `python benchmarks/<args>` with the checkout's src on the path; its stdout."""
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    """Run `python benchmarks/<args>` with the checkout's src on the path."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "src"), MPLBACKEND="Agg")
     cmd = [sys.executable, str(REPO / "benchmarks" / args[0]), *args[1:]]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, cwd=cwd)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+
+
+def bench(*args: str) -> str:
+    """`run_bench`, which must succeed; its stdout."""
+    proc = run_bench(*args)
     assert proc.returncode == 0, f"{' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
@@ -53,9 +57,7 @@ def test_benchmark_runs_at_its_smallest_size(args, texts, tmp_path):
 
 
 def test_coverage_names_an_unknown_experiment():
-    env = dict(os.environ, PYTHONPATH=str(REPO / "src"))
-    cmd = [sys.executable, str(REPO / "benchmarks/coverage.py"), "--experiments", "nope"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    proc = run_bench("coverage.py", "--experiments", "nope")
     assert proc.returncode != 0
     assert "--experiments: ['nope'] not in config.yaml's experiments" in proc.stderr
 

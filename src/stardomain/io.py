@@ -155,9 +155,9 @@ def load_model(
 ) -> dict:
     """Read a model file; if `arch` is given, refuse a file trained for another architecture; if
     `model` (a model id, `is_model`) is given, refuse a file whose provenance names another model
-    (a result copied or moved over another), naming both; if `made_with` (the `params()` of the job that
-    made the model, as its provenance records them: `stardomain.jobs.made_with`) is given, refuse a file made with other settings,
-    naming the first key that differs."""
+    (a result copied or moved over another), naming both; if `made_with` (the `params()` of the
+    job that made the model, as its provenance records them: `stardomain.jobs.made_with`) is
+    given, refuse a file made with other settings, naming the first key that differs."""
     obj = _load(path, MODEL_FORMAT)
     if arch is not None and obj["arch"] != arch:
         raise FileFormatError(

@@ -145,7 +145,7 @@ class StarJob(Job):
 def made_with(experiment: str, exp: dict, model: str) -> dict:
     """The settings the file of model id `model` (stardomain.design's ids) must have been made
     with under the validated experiment config `exp`: its job's `params()`, which the model's
-    provenance records (`io.load_model(settings=...)` compares them)."""
+    provenance records (`io.load_model(made_with=...)` compares them)."""
     role, _, rest = model.partition("-")
     if role == "star":
         return StarJob.of(experiment, exp, rest).params()

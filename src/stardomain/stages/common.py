@@ -55,9 +55,8 @@ def load_state(
     path: str, arch: dict, device, model: str | None = None, made_with: dict | None = None
 ) -> dict[str, torch.Tensor]:
     """The weights of a model file, checked against `arch` (`arch_of`) and, if given, against
-    `model` (the model id the job reads it as) and the settings that made it (`made_with`:
-    `io.load_model`),
-    on `device`."""
+    `model` (the model id the job reads it as) and the settings that made it (`made_with`), as
+    `io.load_model` checks them; on `device`."""
     obj = io.load_model(path, arch, model, made_with)
     return {k: v.to(device) for k, v in obj["state"].items()}
 
